@@ -1,0 +1,150 @@
+"""Connections to the metadata database, migrated to the newest schema on open.
+
+SQLite (the default) runs in WAL mode with a busy timeout so that several processes
+can write at once without losing a row; PostgreSQL is used as is. Every write goes
+through ``Database.transaction()``: all of it lands, or none of it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shipyard.errors import StoreError
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+class Database:
+    """One metadata database, shared by every store of a project.
+
+    Args:
+        url: a SQLAlchemy URL (``sqlite:////abs/path.db`` or ``postgresql://...``).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        _migrate(self.engine, url)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose writes commit together at the end, or roll back on error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(
+                f"the metadata store at {_redact(self.url)} failed: {type(exc).__name__}: {exc.orig if hasattr(exc, 'orig') else exc}",
+                hint="check that the database is reachable and not locked by another program",
+            ) from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only."""
+        session = self._sessions()
+        try:
+            yield session
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the metadata store at {_redact(self.url)} failed: {exc}") from exc
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            # WAL lets readers and one writer work at once; busy_timeout makes other
+            # writers wait instead of failing; NORMAL is durable at each commit in WAL.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+            # Take the write lock at BEGIN so two writers queue on busy_timeout
+            # instead of one failing with "database is locked" on upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        # pysqlite's own transaction handling must be off for BEGIN IMMEDIATE to work
+        @event.listens_for(engine, "connect")
+        def _no_autobegin(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ImportError, SQLAlchemyError) as exc:
+        raise StoreError(
+            f"cannot open metadata store {_redact(url)}: {exc}",
+            hint="for PostgreSQL install shipyard[postgres]; URLs look like postgresql://user@host/db",
+        ) from None
+
+
+def _migrate(engine: Engine, url: str) -> None:
+    """Bring the schema to the newest Alembic revision, once per process and URL."""
+    if url in _migrated:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    with _migrate_lock:
+        if url in _migrated:
+            return
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        try:
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise StoreError(
+                f"cannot open metadata store {_redact(url)}: {exc.orig}",
+                hint="check the store URI in shipyard.yaml (store:) or $SHIPYARD_STORE",
+            ) from None
+        _migrated.add(url)
+
+
+def table_names(engine: Engine) -> list[str]:
+    return sorted(inspect(engine).get_table_names())
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
