@@ -50,6 +50,7 @@ class ParamRow(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+    source_step: Mapped[str | None] = mapped_column(String(200))
 
 
 class MetricRow(Base):
@@ -60,6 +61,8 @@ class MetricRow(Base):
     value: Mapped[float] = mapped_column(Float)
     step: Mapped[int] = mapped_column(Integer, default=0)
     timestamp: Mapped[float] = mapped_column(Float)
+    # the pipeline step that logged it, so a cache hit can carry its metrics over
+    source_step: Mapped[str | None] = mapped_column(String(200))
     __table_args__ = (Index("ix_metrics_run_key", "run_id", "key", "step"),)
 
 

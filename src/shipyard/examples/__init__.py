@@ -1,0 +1,1 @@
+"""Shipped example projects: ``housing`` (regression on synthetic house prices)."""
