@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 quickstart: $(STAMP)
+	rm -rf .quickstart
 	$(BIN)/shipyard quickstart .quickstart
 
 test: $(STAMP)

@@ -35,6 +35,13 @@ _EXPORTS = {
     "log_metrics": "shipyard.tracking.context",
     "log_artifact": "shipyard.tracking.context",
     "current_project": "shipyard.tracking.context",
+    "log_dataset": "shipyard.tracking.context",
+    "scratch_dir": "shipyard.tracking.context",
+    "Dataset": "shipyard.data",
+    "DataSchema": "shipyard.data",
+    "Bundle": "shipyard.bundle",
+    "build_bundle": "shipyard.bundle",
+    "load_bundle": "shipyard.bundle",
     "compare_runs": "shipyard.tracking.compare",
     "Project": "shipyard.project",
     "Settings": "shipyard.config",
@@ -42,7 +49,16 @@ _EXPORTS = {
     "ShipyardError": "shipyard.errors",
 }
 
-__all__ = [*sorted(_EXPORTS), "Pipeline", "Run", "Step", "__version__", "load_pipeline", "pipeline", "step"]
+__all__ = [
+    *sorted(_EXPORTS),
+    "Pipeline",
+    "Run",
+    "Step",
+    "__version__",
+    "load_pipeline",
+    "pipeline",
+    "step",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,8 +25,12 @@ app = typer.Typer(
 @app.callback()
 def root(
     ctx: typer.Context,
-    project: Annotated[Path, typer.Option("--project", "-C", help="the project directory")] = Path("."),
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="override a setting: key.path=value")] = None,
+    project: Annotated[Path, typer.Option("--project", "-C", help="the project directory")] = Path(
+        "."
+    ),
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="override a setting: key.path=value")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ) -> None:
     ctx.obj = State(project.resolve(), tuple(overrides or ()), debug)
@@ -91,5 +95,8 @@ def main() -> None:
             raise
         from shipyard.cli.output import err_console
 
-        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=True)
+        err_console.print(
+            f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            markup=True,
+        )
         sys.exit(1)

@@ -43,5 +43,11 @@ def short(value: Any, width: int = 40) -> str:
 
 
 def status_style(status: str) -> str:
-    return {"succeeded": "green", "cached": "cyan", "failed": "red", "running": "yellow",
-            "skipped": "dim", "passed": "green"}.get(status, "white")
+    return {
+        "succeeded": "green",
+        "cached": "cyan",
+        "failed": "red",
+        "running": "yellow",
+        "skipped": "dim",
+        "passed": "green",
+    }.get(status, "white")

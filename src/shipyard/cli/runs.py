@@ -20,8 +20,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 def run(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="a pipeline name from shipyard.yaml, or path/file.py:function")],
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="key.path=value (step.param=value sets a step parameter)")] = None,
+    target: Annotated[
+        str, typer.Argument(help="a pipeline name from shipyard.yaml, or path/file.py:function")
+    ],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key.path=value (step.param=value sets a step parameter)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline, reusing every step whose fingerprint is cached."""
@@ -83,7 +88,10 @@ class StepProgress:
 
     def __call__(self, event: StepEvent) -> None:
         seconds = f"{event.seconds:.2f}s" if event.seconds is not None else ""
-        self.rows[event.node] = (event.status, seconds if not event.error else f"{seconds} {event.error}")
+        self.rows[event.node] = (
+            event.status,
+            seconds if not event.error else f"{seconds} {event.error}",
+        )
         if self._live is not None:
             self._live.update(self._table())
         elif self.plain and event.status != "started":
@@ -98,7 +106,11 @@ class StepProgress:
         table.add_column("status")
         table.add_column("time")
         for node, (status, note) in self.rows.items():
-            cell: Any = Spinner("dots", text="running") if status == "started" else f"[{status_style(status)}]{status}[/]"
+            cell: Any = (
+                Spinner("dots", text="running")
+                if status == "started"
+                else f"[{status_style(status)}]{status}[/]"
+            )
             table.add_row(node, cell, note)
         return table
 
@@ -111,7 +123,9 @@ def _print_run_summary(result: Any) -> None:
         f"({cached}/{len(result.steps)} steps cached)"
     )
     if result.model_version is not None:
-        console.print(f"registered model version [bold]{result.model_version.name}:{result.model_version.version}[/]")
+        console.print(
+            f"registered model version [bold]{result.model_version.name}:{result.model_version.version}[/]"
+        )
     if result.error:
         last = [line for line in result.error.strip().splitlines() if line.strip()][-1]
         console.print(f"[red]{last}[/]  (traceback: shipyard runs show {result.id})")
@@ -138,8 +152,11 @@ def list_runs(
         table.add_column(col, overflow="fold")
     for r in records:
         table.add_row(
-            r.id, r.pipeline, f"[{status_style(r.status)}]{r.status}[/]",
-            r.started_at.strftime("%Y-%m-%d %H:%M:%S"), f"{r.seconds:.1f}" if r.seconds is not None else "",
+            r.id,
+            r.pipeline,
+            f"[{status_style(r.status)}]{r.status}[/]",
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{r.seconds:.1f}" if r.seconds is not None else "",
             (r.git_commit or "")[:8] + ("*" if r.git_dirty else ""),
             short(", ".join(f"{k}={short(v, 12)}" for k, v in r.params.items()), 40),
             short(", ".join(f"{k}={v:.4g}" for k, v in r.metrics.items()), 40),
@@ -149,11 +166,18 @@ def list_runs(
 
 def _summary(r: Any) -> dict[str, Any]:
     return {
-        "id": r.id, "pipeline": r.pipeline, "status": r.status,
-        "started_at": r.started_at.isoformat(), "seconds": r.seconds,
-        "git_commit": r.git_commit, "git_dirty": r.git_dirty,
-        "params": r.params, "metrics": r.metrics, "datasets": list(r.datasets),
-        "cached_steps": r.details.get("cached", []), "model_version": r.details.get("model_version"),
+        "id": r.id,
+        "pipeline": r.pipeline,
+        "status": r.status,
+        "started_at": r.started_at.isoformat(),
+        "seconds": r.seconds,
+        "git_commit": r.git_commit,
+        "git_dirty": r.git_dirty,
+        "params": r.params,
+        "metrics": r.metrics,
+        "datasets": list(r.datasets),
+        "cached_steps": r.details.get("cached", []),
+        "model_version": r.details.get("model_version"),
     }
 
 
@@ -173,16 +197,27 @@ def show_run(
         print_json(record.to_dict())
         return
     env = record.environment
-    console.print(f"[bold]run {record.id}[/]  pipeline {record.pipeline}  [{status_style(record.status)}]{record.status}[/]")
-    console.print(f"started {record.started_at:%Y-%m-%d %H:%M:%S}  took {record.seconds or 0:.2f}s  "
-                  f"commit {record.git_commit or '-'}{' (dirty)' if record.git_dirty else ''}")
-    console.print(f"python {env.get('python', '?')} on {env.get('host', '?')} ({env.get('platform', '?')})")
+    console.print(
+        f"[bold]run {record.id}[/]  pipeline {record.pipeline}  [{status_style(record.status)}]{record.status}[/]"
+    )
+    console.print(
+        f"started {record.started_at:%Y-%m-%d %H:%M:%S}  took {record.seconds or 0:.2f}s  "
+        f"commit {record.git_commit or '-'}{' (dirty)' if record.git_dirty else ''}"
+    )
+    console.print(
+        f"python {env.get('python', '?')} on {env.get('host', '?')} ({env.get('platform', '?')})"
+    )
     steps = Table(title="steps", title_justify="left")
     for col in ("step", "status", "secs", "fingerprint", "output"):
         steps.add_column(col)
     for s in record.steps:
-        steps.add_row(s.step, f"[{status_style(s.status)}]{s.status}[/]", f"{s.seconds:.2f}" if s.seconds is not None else "",
-                      s.fingerprint[:12], (s.output_digest or "")[:12])
+        steps.add_row(
+            s.step,
+            f"[{status_style(s.status)}]{s.status}[/]",
+            f"{s.seconds:.2f}" if s.seconds is not None else "",
+            s.fingerprint[:12],
+            (s.output_digest or "")[:12],
+        )
     console.print(steps)
     _kv_table("params", record.params)
     _kv_table("metrics", record.metrics)
@@ -232,7 +267,10 @@ def compare(
     if as_json:
         print_json(comparison.to_dict())
         return
-    table = Table(title=f"{comparison.a.id} vs {comparison.b.id}: {len(comparison.changed)} differences", title_justify="left")
+    table = Table(
+        title=f"{comparison.a.id} vs {comparison.b.id}: {len(comparison.changed)} differences",
+        title_justify="left",
+    )
     for col in ("", "section", "key", comparison.a.id, comparison.b.id, "delta"):
         table.add_column(col)
     for row in comparison.rows:
@@ -240,8 +278,15 @@ def compare(
             continue
         mark = "[yellow]≠[/]" if row.changed else ""
         style = "yellow" if row.changed else None
-        table.add_row(mark, row.section, row.key, short(row.a), short(row.b),
-                      f"{row.delta:+.4g}" if row.delta is not None and row.changed else "", style=style)
+        table.add_row(
+            mark,
+            row.section,
+            row.key,
+            short(row.a),
+            short(row.b),
+            f"{row.delta:+.4g}" if row.delta is not None and row.changed else "",
+            style=style,
+        )
     console.print(table)
 
 
@@ -254,12 +299,16 @@ def init(
     from shipyard.examples.scaffold import scaffold
 
     written = scaffold(template, directory, force=force)
-    console.print(f"created {len(written)} files in {directory}: " + ", ".join(p.name for p in written))
+    console.print(
+        f"created {len(written)} files in {directory}: " + ", ".join(p.name for p in written)
+    )
     console.print(f"next: cd {directory} && shipyard run housing")
 
 
 def quickstart(
-    directory: Annotated[Path, typer.Argument(help="a fresh folder for the example project")] = Path("shipyard-quickstart"),
+    directory: Annotated[
+        Path, typer.Argument(help="a fresh folder for the example project")
+    ] = Path("shipyard-quickstart"),
 ) -> None:
     """Scaffold the housing example and run the whole loop on it."""
     from shipyard.examples.quickstart import run_quickstart

@@ -18,7 +18,9 @@ def scaffold(template: str, directory: Path, *, force: bool = False) -> list[Pat
         ConfigError: for an unknown template, or a non-empty directory without ``force``.
     """
     if template not in TEMPLATES:
-        raise ConfigError(f"unknown template {template!r}", hint=f"templates: {', '.join(TEMPLATES)}")
+        raise ConfigError(
+            f"unknown template {template!r}", hint=f"templates: {', '.join(TEMPLATES)}"
+        )
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()) and not force:
         raise ConfigError(f"{directory} is not empty", hint="choose a new folder or pass --force")

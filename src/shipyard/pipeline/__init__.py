@@ -9,4 +9,14 @@ from shipyard.pipeline.pipeline import Pipeline, Run, StepSummary, load_pipeline
 from shipyard.pipeline.events import StepEvent
 from shipyard.pipeline.step import Step, StepOutput, step
 
-__all__ = ["Pipeline", "Run", "Step", "StepEvent", "StepOutput", "StepSummary", "load_pipeline", "pipeline", "step"]
+__all__ = [
+    "Pipeline",
+    "Run",
+    "Step",
+    "StepEvent",
+    "StepOutput",
+    "StepSummary",
+    "load_pipeline",
+    "pipeline",
+    "step",
+]

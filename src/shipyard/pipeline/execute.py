@@ -4,6 +4,7 @@ thread of this process or in a Ray worker, which is why it takes URLs, not handl
 
 from __future__ import annotations
 
+import shutil
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +44,9 @@ class StepResult:
     value: Any = None  # kept in-process only; Ray results drop it
 
 
-def run_task(task: StepTask, values: dict[str, Any] | None = None, project: Any = None) -> StepResult:
+def run_task(
+    task: StepTask, values: dict[str, Any] | None = None, project: Any = None
+) -> StepResult:
     """Run one step; never raises for the step's own errors (they are in the result).
 
     Args:
@@ -69,16 +72,34 @@ def run_task(task: StepTask, values: dict[str, Any] | None = None, project: Any 
         with active(ctx):
             value = task.step.fn(**kwargs)
         digest, fmt = materialize.dump(value, artifacts)
+        if fmt == "bundle":
+            value = None  # its directory is scratch: readers unpack the stored archive
     except BaseException as exc:  # the step's error is data for the run record
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         return StepResult(
-            node=task.node, ok=False, error=traceback.format_exc(), exception=exc,
-            params=ctx.params, metrics=ctx.metrics, artifacts=ctx.logged_artifacts, reads=ctx.reads,
+            node=task.node,
+            ok=False,
+            error=traceback.format_exc(),
+            exception=exc,
+            params=ctx.params,
+            metrics=ctx.metrics,
+            artifacts=ctx.logged_artifacts,
+            reads=ctx.reads,
         )
+    finally:
+        for path in ctx.scratch:
+            shutil.rmtree(path, ignore_errors=True)
     return StepResult(
-        node=task.node, ok=True, output_digest=digest, output_format=fmt, params=ctx.params,
-        metrics=ctx.metrics, artifacts=ctx.logged_artifacts, reads=ctx.reads, value=value,
+        node=task.node,
+        ok=True,
+        output_digest=digest,
+        output_format=fmt,
+        params=ctx.params,
+        metrics=ctx.metrics,
+        artifacts=ctx.logged_artifacts,
+        reads=ctx.reads,
+        value=value,
     )
 
 

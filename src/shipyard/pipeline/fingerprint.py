@@ -16,9 +16,7 @@ from shipyard.pipeline.step import Step
 FORMAT = 1  # bump to invalidate every cache entry when the fingerprint recipe changes
 
 
-def fingerprint(
-    step: Step[..., Any], params: Mapping[str, Any], inputs: Mapping[str, Any]
-) -> str:
+def fingerprint(step: Step[..., Any], params: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
     """sha256 over the step's code hash and version, parameters and input digests.
 
     Args:

@@ -38,12 +38,16 @@ def _encode(value: Any, artifacts: ArtifactStore) -> tuple[str, bytes]:
     import pandas as pd
 
     if isinstance(value, pd.Series):
-        return "series", _parquet(value.to_frame(name=value.name if value.name is not None else "__series__"))
+        return "series", _parquet(
+            value.to_frame(name=value.name if value.name is not None else "__series__")
+        )
     if isinstance(value, pd.DataFrame):
         return "dataframe", _parquet(value)
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "O":
-            raise _unsupported(value, "object arrays cannot be stored without pickle; use a DataFrame")
+            raise _unsupported(
+                value, "object arrays cannot be stored without pickle; use a DataFrame"
+            )
         buf = io.BytesIO()
         np.save(buf, value, allow_pickle=False)
         return "ndarray", buf.getvalue()
@@ -93,14 +97,20 @@ def _decode(fmt: str, data: bytes, artifacts: ArtifactStore) -> Any:
         # for them, so the types they name are the ones we serialised ourselves.
         trusted = sio.get_untrusted_types(data=data)
         return sio.loads(data, trusted=trusted)
-    raise PipelineError(f"stored output has unknown format {fmt!r}", hint="rerun with caching off for that step")
+    raise PipelineError(
+        f"stored output has unknown format {fmt!r}", hint="rerun with caching off for that step"
+    )
 
 
 def _load_bundle(digest: str, artifacts: ArtifactStore) -> Any:
     from shipyard.bundle.archive import unpack
     from shipyard.bundle.build import Bundle
 
-    cache = Path(artifacts.root if "://" not in artifacts.root else tempfile.gettempdir()) / "unpacked" / digest
+    cache = (
+        Path(artifacts.root if "://" not in artifacts.root else tempfile.gettempdir())
+        / "unpacked"
+        / digest
+    )
     if not (cache / "manifest.json").exists():
         with tempfile.TemporaryDirectory() as tmp:
             archive = artifacts.fetch(digest, Path(tmp) / "bundle.tar.gz")
@@ -135,7 +145,9 @@ def _is_estimator(value: Any) -> bool:
 
 
 def _is_bundle(value: Any) -> bool:
-    return type(value).__name__ == "Bundle" and hasattr(value, "manifest") and hasattr(value, "path")
+    return (
+        type(value).__name__ == "Bundle" and hasattr(value, "manifest") and hasattr(value, "path")
+    )
 
 
 def _unsupported(value: Any, why: str | None = None) -> PipelineError:

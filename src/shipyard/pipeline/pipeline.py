@@ -51,8 +51,10 @@ class Run:
     def output(self, node: str) -> Any:
         """The output of one step of this run, by name."""
         if node not in self._states:
-            raise PipelineError(f"run {self.id} has no output of step {node!r}",
-                                hint=f"steps with outputs: {', '.join(self._states)}")
+            raise PipelineError(
+                f"run {self.id} has no output of step {node!r}",
+                hint=f"steps with outputs: {', '.join(self._states)}",
+            )
         return self._states[node].item_value(None, self.project.artifacts)
 
     @property
@@ -84,7 +86,9 @@ class Pipeline:
             registers it as the next version of this model.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, model: str | None = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *, name: str | None = None, model: str | None = None
+    ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
         self.model = model
@@ -102,12 +106,17 @@ class Pipeline:
         try:
             returned = self.fn(**params)
         except TypeError as exc:
-            raise PipelineError(f"pipeline '{self.name}' could not be planned: {exc}",
-                                hint=f"its parameters are: {', '.join(self.signature.parameters) or 'none'}") from None
+            raise PipelineError(
+                f"pipeline '{self.name}' could not be planned: {exc}",
+                hint=f"its parameters are: {', '.join(self.signature.parameters) or 'none'}",
+            ) from None
         finally:
             _builder.reset(token)
         if not builder.nodes:
-            raise PipelineError(f"pipeline '{self.name}' calls no step", hint="decorate its functions with @shipyard.step")
+            raise PipelineError(
+                f"pipeline '{self.name}' calls no step",
+                hint="decorate its functions with @shipyard.step",
+            )
         return builder.nodes, returned
 
     def run(
@@ -142,18 +151,34 @@ class Pipeline:
         commit, dirty, env = environment.capture(project.root)
         config = project.settings.model_dump(mode="json", exclude={"root"})
         step_params = {f"{n.name}.{k}": v for n in nodes.values() for k, v in n.params.items()}
-        runs.create_run(run_id, self.name, git_commit=commit, git_dirty=dirty, environment=env,
-                        config=config, params={**merged, **step_params})
+        runs.create_run(
+            run_id,
+            self.name,
+            git_commit=commit,
+            git_dirty=dirty,
+            environment=env,
+            config=config,
+            params={**merged, **step_params},
+        )
         try:
             outcome = Executor(project, runs, run_id, progress).execute(nodes)
         except BaseException as exc:
             runs.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
         status = "failed" if outcome.failed else "succeeded"
-        steps = [StepSummary(n, outcome.states[n].status if n in outcome.states else
-                             ("failed" if n == outcome.failed else "skipped"),
-                             outcome.states[n].seconds if n in outcome.states else None) for n in nodes]
-        run = Run(run_id, self.name, status, steps, outcome.error, project, None, returned, outcome.states)
+        steps = [
+            StepSummary(
+                n,
+                outcome.states[n].status
+                if n in outcome.states
+                else ("failed" if n == outcome.failed else "skipped"),
+                outcome.states[n].seconds if n in outcome.states else None,
+            )
+            for n in nodes
+        ]
+        run = Run(
+            run_id, self.name, status, steps, outcome.error, project, None, returned, outcome.states
+        )
         details: dict[str, Any] = {"cached": run.cached, "steps": [s.name for s in steps]}
         if not outcome.failed and self.model:
             run.model_version = self._register(run, project)
@@ -161,7 +186,9 @@ class Pipeline:
                 details["model_version"] = f"{run.model_version.name}:{run.model_version.version}"
         runs.finish_run(run_id, status, error=outcome.error, details=details)
         if outcome.failed and raise_on_failure:
-            raise StepFailed(outcome.failed, run_id, outcome.exception or RuntimeError(outcome.error))
+            raise StepFailed(
+                outcome.failed, run_id, outcome.exception or RuntimeError(outcome.error)
+            )
         return run
 
     def _params(self, project: Any, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,8 +232,9 @@ def _apply_step_config(nodes: dict[str, Node], settings: Any) -> None:
             node.params[key] = value
 
 
-def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
-             model: str | None = None) -> Any:
+def pipeline(
+    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, model: str | None = None
+) -> Any:
     """Declare a pipeline: a function that calls steps.
 
     Example:
@@ -216,6 +244,7 @@ def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None
             train, test = split(frame)
             return package(train_model(train), test)
     """
+
     def wrap(f: Callable[..., Any]) -> Pipeline:
         return Pipeline(f, name=name, model=model)
 
@@ -230,11 +259,16 @@ def load_pipeline(ref: str, root: Path | None = None) -> Pipeline:
 
     target, sep, attr = ref.rpartition(":")
     if not sep or not target or not attr:
-        raise PipelineError(f"{ref!r} does not name a pipeline", hint="write path/file.py:function or module:function")
+        raise PipelineError(
+            f"{ref!r} does not name a pipeline",
+            hint="write path/file.py:function or module:function",
+        )
     if target.endswith(".py") or "/" in target:
         path = (Path(root or Path.cwd()) / target).resolve()
         if not path.is_file():
-            raise PipelineError(f"pipeline file {path} does not exist", hint="give a path relative to the project")
+            raise PipelineError(
+                f"pipeline file {path} does not exist", hint="give a path relative to the project"
+            )
         module_name = f"shipyard_user_{path.stem}_{abs(hash(str(path))) % 10**8}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         assert spec and spec.loader
@@ -253,8 +287,13 @@ def load_pipeline(ref: str, root: Path | None = None) -> Pipeline:
             raise PipelineError(f"cannot import {target!r}: {exc}") from None
     obj = getattr(module, attr, None)
     if obj is None:
-        raise PipelineError(f"{target} has no {attr!r}",
-                            hint=f"pipelines there: {', '.join(n for n, v in vars(module).items() if isinstance(v, Pipeline)) or 'none'}")
+        raise PipelineError(
+            f"{target} has no {attr!r}",
+            hint=f"pipelines there: {', '.join(n for n, v in vars(module).items() if isinstance(v, Pipeline)) or 'none'}",
+        )
     if not isinstance(obj, Pipeline):
-        raise PipelineError(f"{ref} is a {type(obj).__name__}, not a pipeline", hint="decorate it with @shipyard.pipeline")
+        raise PipelineError(
+            f"{ref} is a {type(obj).__name__}, not a pipeline",
+            hint="decorate it with @shipyard.pipeline",
+        )
     return obj

@@ -25,7 +25,6 @@ from shipyard.pipeline.step import Node, StepOutput
 from shipyard.store.runs import RunStore
 
 
-
 @dataclass
 class NodeState:
     """A finished node: where its output is stored, and its value when in memory."""
@@ -64,7 +63,9 @@ class GraphOutcome:
 class Executor:
     """Runs one graph for one run."""
 
-    def __init__(self, project: Any, runs: RunStore, run_id: str, progress: Progress | None = None) -> None:
+    def __init__(
+        self, project: Any, runs: RunStore, run_id: str, progress: Progress | None = None
+    ) -> None:
         self.project = project
         self.settings = project.settings
         self.runs = runs
@@ -95,8 +96,14 @@ class Executor:
         return outcome
 
     # ------------------------------------------------------------------ scheduling
-    def _schedule(self, nodes: dict[str, Node], pending: list[str], states: dict[str, NodeState],
-                  running: dict[Any, tuple[str, int, float]], pool: Any) -> None:
+    def _schedule(
+        self,
+        nodes: dict[str, Node],
+        pending: list[str],
+        states: dict[str, NodeState],
+        running: dict[Any, tuple[str, int, float]],
+        pool: Any,
+    ) -> None:
         progressed = True
         while progressed:
             progressed = False
@@ -109,12 +116,17 @@ class Executor:
                 params = node.params
                 refs = {arg: self._refs(value, states) for arg, value in node.inputs.items()}
                 const_refs = {
-                    arg: materialize.dump(v, self.project.artifacts) for arg, v in node.constants.items()
+                    arg: materialize.dump(v, self.project.artifacts)
+                    for arg, v in node.constants.items()
                 }
-                fp = fingerprint(node.step, params, {
-                    **{a: _digests(r) for a, r in refs.items()},
-                    **{f"const:{a}": d for a, (d, _) in const_refs.items()},
-                })
+                fp = fingerprint(
+                    node.step,
+                    params,
+                    {
+                        **{a: _digests(r) for a, r in refs.items()},
+                        **{f"const:{a}": d for a, (d, _) in const_refs.items()},
+                    },
+                )
                 hit = self.runs.find_cached(fp) if node.step.cache else None
                 if hit is not None:
                     record, source_run = hit
@@ -124,9 +136,15 @@ class Executor:
                     self.progress(StepEvent(name, "cached"))
                     continue
                 step_run_id = self.runs.start_step(self.run_id, name, fp)
-                task = StepTask(self.run_id, name, node.step, params, node.constants, refs, self.settings)
+                task = StepTask(
+                    self.run_id, name, node.step, params, node.constants, refs, self.settings
+                )
                 self.progress(StepEvent(name, "started"))
-                running[self._submit(pool, task, node, states)] = (name, step_run_id, time.perf_counter())
+                running[self._submit(pool, task, node, states)] = (
+                    name,
+                    step_run_id,
+                    time.perf_counter(),
+                )
 
     def _refs(self, value: StepOutput | list[StepOutput], states: dict[str, NodeState]) -> Any:
         if isinstance(value, list):
@@ -138,7 +156,9 @@ class Executor:
         if self.settings.runner == "ray":
             _ray_init(self.settings.max_workers)
             return None
-        return ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="shipyard-step")
+        return ThreadPoolExecutor(
+            max_workers=self.settings.max_workers, thread_name_prefix="shipyard-step"
+        )
 
     def _submit(self, pool: Any, task: StepTask, node: Node, states: dict[str, NodeState]) -> Any:
         if pool is None:
@@ -173,26 +193,44 @@ class Executor:
 
         return ray.get(handle)  # type: ignore[no-any-return]
 
-    def _finish(self, result: StepResult, step_run_id: int, started: float,
-                states: dict[str, NodeState], outcome: GraphOutcome) -> None:
+    def _finish(
+        self,
+        result: StepResult,
+        step_run_id: int,
+        started: float,
+        states: dict[str, NodeState],
+        outcome: GraphOutcome,
+    ) -> None:
         seconds = time.perf_counter() - started
         self.runs.finish_step(
             step_run_id,
             status="succeeded" if result.ok else "failed",
-            output_digest=result.output_digest, output_format=result.output_format,
-            error=result.error, params=result.params, metrics=result.metrics,
-            artifacts=result.artifacts, reads=result.reads,
+            output_digest=result.output_digest,
+            output_format=result.output_format,
+            error=result.error,
+            params=result.params,
+            metrics=result.metrics,
+            artifacts=result.artifacts,
+            reads=result.reads,
         )
         if result.ok:
             assert result.output_digest and result.output_format
             states[result.node] = NodeState(
-                result.output_digest, result.output_format, "succeeded", seconds,
-                value=result.value, has_value=result.value is not None,
+                result.output_digest,
+                result.output_format,
+                "succeeded",
+                seconds,
+                value=result.value,
+                has_value=result.value is not None,
             )
             self.progress(StepEvent(result.node, "succeeded", seconds))
         else:
             if outcome.failed is None:
-                outcome.failed, outcome.error, outcome.exception = result.node, result.error, result.exception
+                outcome.failed, outcome.error, outcome.exception = (
+                    result.node,
+                    result.error,
+                    result.exception,
+                )
             self.progress(StepEvent(result.node, "failed", seconds, _last_line(result.error)))
 
 
@@ -211,8 +249,13 @@ def _ray_init(workers: int) -> None:
     except ImportError:
         raise PipelineError("runner: ray needs Ray", hint="install shipyard[ray]") from None
     if not ray.is_initialized():
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True, configure_logging=False)
+        ray.init(
+            num_cpus=workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            configure_logging=False,
+        )
 
 
 def _pickle_by_value(fn: Callable[..., Any]) -> None:

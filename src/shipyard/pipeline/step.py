@@ -72,7 +72,9 @@ class GraphBuilder:
         try:
             bound = step.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise PipelineError(f"step '{step.name}' called with the wrong arguments: {exc}") from None
+            raise PipelineError(
+                f"step '{step.name}' called with the wrong arguments: {exc}"
+            ) from None
         bound.apply_defaults()
         name = step.name
         count = 1
@@ -85,7 +87,11 @@ class GraphBuilder:
         for key, value in bound.arguments.items():
             if isinstance(value, StepOutput):
                 inputs[key] = value
-            elif isinstance(value, list | tuple) and value and all(isinstance(v, StepOutput) for v in value):
+            elif (
+                isinstance(value, list | tuple)
+                and value
+                and all(isinstance(v, StepOutput) for v in value)
+            ):
                 inputs[key] = list(value)
             elif _is_json(value):
                 params[key] = value
@@ -97,14 +103,23 @@ class GraphBuilder:
         return tuple(StepOutput(name, i) for i in range(step.outputs))
 
 
-_builder: contextvars.ContextVar[GraphBuilder | None] = contextvars.ContextVar("shipyard_builder", default=None)
+_builder: contextvars.ContextVar[GraphBuilder | None] = contextvars.ContextVar(
+    "shipyard_builder", default=None
+)
 
 
 class Step(Generic[P, R]):
     """A function registered as a pipeline step. Use the ``@step`` decorator."""
 
-    def __init__(self, fn: Callable[P, R], *, name: str | None = None, version: str | None = None,
-                 outputs: int | None = None, cache: bool = True) -> None:
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        outputs: int | None = None,
+        cache: bool = True,
+    ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
         self.version = version
@@ -112,7 +127,9 @@ class Step(Generic[P, R]):
         self.signature = inspect.signature(fn)
         self.outputs = outputs if outputs is not None else _count_outputs(fn)
         if self.outputs < 1:
-            raise PipelineError(f"step '{self.name}' declares {self.outputs} outputs", hint="use 1 or more")
+            raise PipelineError(
+                f"step '{self.name}' declares {self.outputs} outputs", hint="use 1 or more"
+            )
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
@@ -142,12 +159,24 @@ class Step(Generic[P, R]):
 @overload
 def step(fn: Callable[P, R], /) -> Step[P, R]: ...
 @overload
-def step(*, name: str | None = ..., version: str | None = ..., outputs: int | None = ...,
-         cache: bool = ...) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+def step(
+    *,
+    name: str | None = ...,
+    version: str | None = ...,
+    outputs: int | None = ...,
+    cache: bool = ...,
+) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
-def step(fn: Callable[P, R] | None = None, /, *, name: str | None = None, version: str | None = None,
-         outputs: int | None = None, cache: bool = True) -> Any:
+def step(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    outputs: int | None = None,
+    cache: bool = True,
+) -> Any:
     """Declare a pipeline step.
 
     A step's fingerprint is the hash of its source, its parameters and its inputs'
@@ -160,6 +189,7 @@ def step(fn: Callable[P, R] | None = None, /, *, name: str | None = None, versio
         def split(df: pd.DataFrame, test_size: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
             ...
     """
+
     def wrap(f: Callable[P, R]) -> Step[P, R]:
         return Step(f, name=name, version=version, outputs=outputs, cache=cache)
 

@@ -8,6 +8,7 @@ in the metadata store, never used as paths.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -44,12 +45,10 @@ def safe_name(name: str, *, root: str = "the artifact root") -> str:
     if not isinstance(name, str) or not name or "\x00" in name or "\\" in name:
         raise PathEscapeError(str(name), root)
     path = PurePosixPath(name)
-    if path.is_absolute() or ":" in path.parts[0] or any(p in ("..", "") for p in path.parts):
+    # "." and "./" have no parts at all: nothing to name, so refuse them too
+    if not path.parts or path.is_absolute() or ":" in path.parts[0] or ".." in path.parts:
         raise PathEscapeError(name, root)
-    normal = "/".join(p for p in path.parts if p != ".")
-    if not normal:
-        raise PathEscapeError(name, root)
-    return normal
+    return "/".join(path.parts)
 
 
 def safe_join(root: str | Path, name: str) -> Path:
@@ -71,10 +70,9 @@ class ArtifactStore:
     """
 
     def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
-        self.root = root.rstrip("/")
         self._local = "://" not in root or root.startswith("file://")
+        self.root = root.removeprefix("file://").rstrip("/") if self._local else root.rstrip("/")
         if self._local:
-            self.root = root.removeprefix("file://")
             Path(self.root).mkdir(parents=True, exist_ok=True)
             self._fs = None
         else:
@@ -129,10 +127,18 @@ class ArtifactStore:
                 raise
         else:
             assert self._fs is not None
+            # an object store has no rename; an upload becomes visible only when it
+            # completes, but closing a file commits what was written even on error, so a
+            # failed write must never be aimed at the final key
             tmp = f"{key}.tmp-{uuid.uuid4().hex}"
-            with self._fs.open(tmp, "wb") as fh:
-                write(fh)
-            self._fs.mv(tmp, key)
+            try:
+                with self._fs.open(tmp, "wb") as fh:
+                    write(fh)
+                self._fs.mv(tmp, key)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._fs.rm(tmp)
+                raise
 
     def exists(self, digest: str) -> bool:
         key = self._key(digest)
@@ -181,7 +187,8 @@ class ArtifactStore:
 
     def local_path(self, digest: str) -> Path | None:
         """The blob's path when the store is a local directory, else None."""
-        return Path(self._key(digest)) if self._local and self.exists(digest) else None
+        key = self._key(digest)
+        return Path(key) if self._local and os.path.exists(key) else None
 
     def digests(self) -> Iterator[str]:
         """Every stored digest (for garbage collection and checks)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shipyard.errors import StoreError
@@ -22,6 +22,7 @@ from shipyard.errors import StoreError
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+_MIGRATION_LOCK = int.from_bytes(b"SHIPYARD", "big")  # a PostgreSQL advisory lock key
 
 
 class Database:
@@ -35,6 +36,10 @@ class Database:
         self.url = url
         self.engine = _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # reads begin without taking SQLite's write lock (see _make_engine)
+        self._readers = sessionmaker(
+            self.engine.execution_options(shipyard_read_only=True), expire_on_commit=False
+        )
         _migrate(self.engine, url)
 
     @contextmanager
@@ -58,8 +63,8 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading only."""
-        session = self._sessions()
+        """A session for reading only; on SQLite it never waits for a writer."""
+        session = self._readers()
         try:
             yield session
         except SQLAlchemyError as exc:
@@ -92,8 +97,12 @@ def _make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
             # Take the write lock at BEGIN so two writers queue on busy_timeout
-            # instead of one failing with "database is locked" on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # instead of one failing with "database is locked" on upgrade. Readers
+            # take no lock: in WAL mode they see the last commit and never wait.
+            if conn.get_execution_options().get("shipyard_read_only"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         # pysqlite's own transaction handling must be off for BEGIN IMMEDIATE to work
         @event.listens_for(engine, "connect")
@@ -101,8 +110,9 @@ def _make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    for scheme in ("postgresql://", "postgres://"):  # libpq accepts both spellings
+        if url.startswith(scheme):
+            url = "postgresql+psycopg://" + url[len(scheme) :]
     try:
         return create_engine(url, pool_pre_ping=True)
     except (ImportError, SQLAlchemyError) as exc:
@@ -126,11 +136,17 @@ def _migrate(engine: Engine, url: str) -> None:
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         try:
             with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Several processes opening a new database at once would each create
+                    # the tables; all but one would fail. Queue them: the lock is held
+                    # until this transaction commits, and the next one finds the schema
+                    # at head. (SQLite queues them already: BEGIN IMMEDIATE.)
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
             raise StoreError(
-                f"cannot open metadata store {_redact(url)}: {exc.orig}",
+                f"cannot open metadata store {_redact(url)}: {getattr(exc, 'orig', None) or exc}",
                 hint="check the store URI in shipyard.yaml (store:) or $SHIPYARD_STORE",
             ) from None
         _migrated.add(url)

@@ -170,7 +170,12 @@ class RunStore:
                 s.add(ParamRow(run_id=run_id, key=key, value=value, source_step=None))
 
     def finish_run(
-        self, run_id: str, status: str, *, error: str | None = None, details: Mapping[str, Any] | None = None
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         with self.db.transaction() as s:
             row = s.get(RunRow, run_id)
@@ -186,8 +191,12 @@ class RunStore:
     def start_step(self, run_id: str, step: str, fingerprint: str) -> int:
         with self.db.transaction() as s:
             row = StepRunRow(
-                run_id=run_id, step=step, fingerprint=fingerprint, status="running",
-                started_at=now(), details={},
+                run_id=run_id,
+                step=step,
+                fingerprint=fingerprint,
+                status="running",
+                started_at=now(),
+                details={},
             )
             s.add(row)
             s.flush()
@@ -224,30 +233,53 @@ class RunStore:
             row.details = {**(row.details or {}), **(details or {}), "params": sorted(params or {})}
             self._write_logged(s, row.run_id, row.step, params or {}, metrics, artifacts)
             lineage = [
-                {"run_id": row.run_id, "step": row.step, "digest": d, "kind": k, "direction": "read"}
+                {
+                    "run_id": row.run_id,
+                    "step": row.step,
+                    "digest": d,
+                    "kind": k,
+                    "direction": "read",
+                }
                 for d, k in reads
             ]
             if output_digest:
                 lineage.append(
-                    {"run_id": row.run_id, "step": row.step, "digest": output_digest,
-                     "kind": "output", "direction": "write"}
+                    {
+                        "run_id": row.run_id,
+                        "step": row.step,
+                        "digest": output_digest,
+                        "kind": "output",
+                        "direction": "write",
+                    }
                 )
             lineage += [
-                {"run_id": row.run_id, "step": row.step, "digest": a.digest, "kind": "artifact",
-                 "direction": "write"}
+                {
+                    "run_id": row.run_id,
+                    "step": row.step,
+                    "digest": a.digest,
+                    "kind": "artifact",
+                    "direction": "write",
+                }
                 for a in artifacts
             ]
             if lineage:
                 s.execute(insert(LineageRow), lineage)
 
-    def record_cached_step(self, run_id: str, step: str, source: StepRecord, source_run: str) -> None:
+    def record_cached_step(
+        self, run_id: str, step: str, source: StepRecord, source_run: str
+    ) -> None:
         """A cache hit: record the step as cached and carry over what the source logged."""
         with self.db.transaction() as s:
             at = now()
             s.add(
                 StepRunRow(
-                    run_id=run_id, step=step, fingerprint=source.fingerprint, status="cached",
-                    started_at=at, ended_at=at, output_digest=source.output_digest,
+                    run_id=run_id,
+                    step=step,
+                    fingerprint=source.fingerprint,
+                    status="cached",
+                    started_at=at,
+                    ended_at=at,
+                    output_digest=source.output_digest,
                     output_format=source.output_format,
                     details={**source.details, "cached_from": source_run},
                 )
@@ -257,7 +289,9 @@ class RunStore:
                 for prow in s.scalars(
                     select(ParamRow).where(ParamRow.run_id == source_run, ParamRow.key.in_(keys))
                 ):
-                    s.merge(ParamRow(run_id=run_id, key=prow.key, value=prow.value, source_step=step))
+                    s.merge(
+                        ParamRow(run_id=run_id, key=prow.key, value=prow.value, source_step=step)
+                    )
             metric_rows = s.execute(
                 select(MetricRow.key, MetricRow.value, MetricRow.step, MetricRow.timestamp).where(
                     MetricRow.run_id == source_run, MetricRow.source_step == step
@@ -267,27 +301,54 @@ class RunStore:
                 s.execute(
                     insert(MetricRow),
                     [
-                        {"run_id": run_id, "key": k, "value": v, "step": st, "timestamp": ts,
-                         "source_step": step}
+                        {
+                            "run_id": run_id,
+                            "key": k,
+                            "value": v,
+                            "step": st,
+                            "timestamp": ts,
+                            "source_step": step,
+                        }
                         for k, v, st, ts in metric_rows
                     ],
                 )
             for art in s.scalars(
-                select(ArtifactRow).where(ArtifactRow.run_id == source_run, ArtifactRow.step == step)
+                select(ArtifactRow).where(
+                    ArtifactRow.run_id == source_run, ArtifactRow.step == step
+                )
             ):
-                s.add(ArtifactRow(run_id=run_id, step=step, name=art.name, digest=art.digest,
-                                  size=art.size, media_type=art.media_type, created_at=at))
+                s.add(
+                    ArtifactRow(
+                        run_id=run_id,
+                        step=step,
+                        name=art.name,
+                        digest=art.digest,
+                        size=art.size,
+                        media_type=art.media_type,
+                        created_at=at,
+                    )
+                )
             if source.output_digest:
-                s.add(LineageRow(run_id=run_id, step=step, digest=source.output_digest,
-                                 kind="output", direction="write"))
+                s.add(
+                    LineageRow(
+                        run_id=run_id,
+                        step=step,
+                        digest=source.output_digest,
+                        kind="output",
+                        direction="write",
+                    )
+                )
 
     def find_cached(self, fingerprint: str) -> tuple[StepRecord, str] | None:
         """The newest successful execution with this fingerprint, and its run id."""
         with self.db.read() as s:
             row = s.scalars(
                 select(StepRunRow)
-                .where(StepRunRow.fingerprint == fingerprint, StepRunRow.status == "succeeded",
-                       StepRunRow.output_digest.is_not(None))
+                .where(
+                    StepRunRow.fingerprint == fingerprint,
+                    StepRunRow.status == "succeeded",
+                    StepRunRow.output_digest.is_not(None),
+                )
                 .order_by(StepRunRow.id.desc())
                 .limit(1)
             ).first()
@@ -318,15 +379,30 @@ class RunStore:
             s.execute(
                 insert(MetricRow),
                 [
-                    {"run_id": run_id, "key": m.key, "value": m.value, "step": m.step,
-                     "timestamp": m.timestamp, "source_step": step}
+                    {
+                        "run_id": run_id,
+                        "key": m.key,
+                        "value": m.value,
+                        "step": m.step,
+                        "timestamp": m.timestamp,
+                        "source_step": step,
+                    }
                     for m in metrics
                 ],
             )
         at = now()
         for a in artifacts:
-            s.add(ArtifactRow(run_id=run_id, step=a.step, name=a.name, digest=a.digest,
-                              size=a.size, media_type=a.media_type, created_at=at))
+            s.add(
+                ArtifactRow(
+                    run_id=run_id,
+                    step=a.step,
+                    name=a.name,
+                    digest=a.digest,
+                    size=a.size,
+                    media_type=a.media_type,
+                    created_at=at,
+                )
+            )
 
     # ------------------------------------------------------------ reads
     def resolve(self, ref: str) -> str:
@@ -335,12 +411,18 @@ class RunStore:
             if s.get(RunRow, ref) is not None:
                 return ref
             if len(ref) >= 4:
-                ids = s.scalars(select(RunRow.id).where(RunRow.id.like(f"{_escape_like(ref)}%", escape="\\")).limit(3)).all()
+                ids = s.scalars(
+                    select(RunRow.id)
+                    .where(RunRow.id.like(f"{_escape_like(ref)}%", escape="\\"))
+                    .limit(3)
+                ).all()
                 if len(ids) == 1:
                     return ids[0]
                 if len(ids) > 1:
-                    raise StoreError(f"run id prefix {ref!r} matches several runs: {', '.join(ids)}",
-                                     hint="give more characters of the id")
+                    raise StoreError(
+                        f"run id prefix {ref!r} matches several runs: {', '.join(ids)}",
+                        hint="give more characters of the id",
+                    )
         raise NotFoundError("run", ref, hint="see `shipyard runs list` for run ids")
 
     def get(self, ref: str) -> RunRecord:
@@ -368,7 +450,12 @@ class RunStore:
 
     def count_metrics(self, run_id: str) -> int:
         with self.db.read() as s:
-            return int(s.scalar(select(func.count()).select_from(MetricRow).where(MetricRow.run_id == run_id)) or 0)
+            return int(
+                s.scalar(
+                    select(func.count()).select_from(MetricRow).where(MetricRow.run_id == run_id)
+                )
+                or 0
+            )
 
     def delete_run(self, run_id: str) -> None:
         with self.db.transaction() as s:
@@ -377,7 +464,9 @@ class RunStore:
             s.execute(delete(RunRow).where(RunRow.id == run_id))
 
     def _record(self, s: Any, row: RunRow, *, full: bool) -> RunRecord:
-        params = {p.key: p.value for p in s.scalars(select(ParamRow).where(ParamRow.run_id == row.id))}
+        params = {
+            p.key: p.value for p in s.scalars(select(ParamRow).where(ParamRow.run_id == row.id))
+        }
         last = (
             select(MetricRow.key, MetricRow.value)
             .where(MetricRow.run_id == row.id)
@@ -388,7 +477,8 @@ class RunStore:
             metrics[key] = value  # ordered by step: the last one wins
         datasets = tuple(
             s.scalars(
-                select(LineageRow.digest).where(LineageRow.run_id == row.id, LineageRow.kind == "dataset")
+                select(LineageRow.digest)
+                .where(LineageRow.run_id == row.id, LineageRow.kind == "dataset")
                 .distinct()
             )
         )
@@ -396,30 +486,56 @@ class RunStore:
         artifacts: tuple[ArtifactRecord, ...] = ()
         if full:
             steps = tuple(
-                _step(r) for r in s.scalars(select(StepRunRow).where(StepRunRow.run_id == row.id).order_by(StepRunRow.id))
+                _step(r)
+                for r in s.scalars(
+                    select(StepRunRow).where(StepRunRow.run_id == row.id).order_by(StepRunRow.id)
+                )
             )
             artifacts = tuple(
                 ArtifactRecord(a.name, a.digest, a.size, a.step, a.media_type)
-                for a in s.scalars(select(ArtifactRow).where(ArtifactRow.run_id == row.id).order_by(ArtifactRow.id))
+                for a in s.scalars(
+                    select(ArtifactRow).where(ArtifactRow.run_id == row.id).order_by(ArtifactRow.id)
+                )
             )
         return RunRecord(
-            id=row.id, pipeline=row.pipeline, status=row.status, started_at=row.started_at,
-            ended_at=row.ended_at, git_commit=row.git_commit, git_dirty=row.git_dirty,
-            environment=row.environment or {}, config=row.config or {}, error=row.error,
-            details=row.details or {}, params=params, metrics=metrics, steps=steps,
-            artifacts=artifacts, datasets=datasets,
+            id=row.id,
+            pipeline=row.pipeline,
+            status=row.status,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            git_commit=row.git_commit,
+            git_dirty=row.git_dirty,
+            environment=row.environment or {},
+            config=row.config or {},
+            error=row.error,
+            details=row.details or {},
+            params=params,
+            metrics=metrics,
+            steps=steps,
+            artifacts=artifacts,
+            datasets=datasets,
         )
 
-    def record_lineage(self, run_id: str, step: str | None, digest: str, kind: str, direction: str) -> None:
+    def record_lineage(
+        self, run_id: str, step: str | None, digest: str, kind: str, direction: str
+    ) -> None:
         with self.db.transaction() as s:
-            s.add(LineageRow(run_id=run_id, step=step, digest=digest, kind=kind, direction=direction))
+            s.add(
+                LineageRow(run_id=run_id, step=step, digest=digest, kind=kind, direction=direction)
+            )
 
 
 def _step(row: StepRunRow) -> StepRecord:
     return StepRecord(
-        step=row.step, status=row.status, fingerprint=row.fingerprint, started_at=row.started_at,
-        ended_at=row.ended_at, output_digest=row.output_digest, output_format=row.output_format,
-        error=row.error, details=row.details or {},
+        step=row.step,
+        status=row.status,
+        fingerprint=row.fingerprint,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        output_digest=row.output_digest,
+        output_format=row.output_format,
+        error=row.error,
+        details=row.details or {},
     )
 
 

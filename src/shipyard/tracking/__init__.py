@@ -8,4 +8,11 @@ step, written when the step closes) and leaves through ``RunStore`` reads and
 from shipyard.tracking.compare import RunComparison, compare_runs
 from shipyard.tracking.context import current_project, log_artifact, log_metrics, log_params
 
-__all__ = ["RunComparison", "compare_runs", "current_project", "log_artifact", "log_metrics", "log_params"]
+__all__ = [
+    "RunComparison",
+    "compare_runs",
+    "current_project",
+    "log_artifact",
+    "log_metrics",
+    "log_params",
+]

@@ -35,7 +35,14 @@ class RunComparison:
             "a": self.a.id,
             "b": self.b.id,
             "rows": [
-                {"section": r.section, "key": r.key, "a": r.a, "b": r.b, "changed": r.changed, "delta": r.delta}
+                {
+                    "section": r.section,
+                    "key": r.key,
+                    "a": r.a,
+                    "b": r.b,
+                    "changed": r.changed,
+                    "delta": r.delta,
+                }
                 for r in self.rows
             ],
         }
@@ -63,6 +70,11 @@ def compare_runs(a: RunRecord, b: RunRecord) -> RunComparison:
 
 
 def _delta(a: Any, b: Any) -> float | None:
-    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool) and not isinstance(b, bool):
+    if (
+        isinstance(a, int | float)
+        and isinstance(b, int | float)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
         return float(b) - float(a)
     return None

@@ -38,10 +38,13 @@ class StepContext:
     metrics: list[Metric] = field(default_factory=list)
     logged_artifacts: list[ArtifactRecord] = field(default_factory=list)
     reads: list[tuple[str, str]] = field(default_factory=list)
+    scratch: list[Path] = field(default_factory=list)
     _counters: dict[str, int] = field(default_factory=dict)
 
 
-_current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("shipyard_step", default=None)
+_current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
+    "shipyard_step", default=None
+)
 
 
 @contextmanager
@@ -82,7 +85,9 @@ def log_params(params: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         ctx.params[_check_key(key)] = _jsonable(key, value)
 
 
-def log_metrics(metrics: Mapping[str, float] | None = None, *, step: int | None = None, **kwargs: float) -> None:
+def log_metrics(
+    metrics: Mapping[str, float] | None = None, *, step: int | None = None, **kwargs: float
+) -> None:
     """Record metric values of the running step; ``step`` orders a series (e.g. epochs).
 
     Without ``step``, each key's values are numbered 0, 1, 2, ... in call order.
@@ -117,13 +122,44 @@ def log_artifact(path: str | Path, name: str | None = None) -> str:
     source = Path(path)
     shown = safe_name(name if name is not None else source.name)
     if not source.is_file():
-        raise TrackingError(f"artifact {str(path)!r} is not a file", hint="pass the path of an existing file")
+        raise TrackingError(
+            f"artifact {str(path)!r} is not a file", hint="pass the path of an existing file"
+        )
     digest = ctx.artifacts.put_file(source)
     media_type, _ = mimetypes.guess_type(source.name)
     ctx.logged_artifacts.append(
         ArtifactRecord(shown, digest, source.stat().st_size, ctx.step, media_type)
     )
     return digest
+
+
+def log_dataset(frame: Any, name: str, *, schema: Any = None) -> Any:
+    """Snapshot a DataFrame as a versioned dataset of this run (Parquet, by content hash).
+
+    Returns the ``shipyard.data.Dataset``; its digest is listed with the run.
+    """
+    from shipyard.data import Dataset
+
+    ctx = current()
+    dataset = Dataset.snapshot(frame, name, current_project(), schema=schema)
+    ctx.reads.append((dataset.digest, "dataset"))
+    return dataset
+
+
+def scratch_dir(prefix: str = "scratch") -> Path:
+    """A fresh directory for files the running step builds (a bundle, say).
+
+    It lives under the project's ``.shipyard/tmp`` and is removed once the step's
+    output has been stored.
+    """
+    import tempfile
+
+    ctx = current()
+    base = Path(current_project().root) / ".shipyard" / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{safe_name(prefix)}-", dir=base))
+    ctx.scratch.append(path)
+    return path
 
 
 def record_read(digest: str, kind: str = "dataset") -> None:
@@ -135,7 +171,10 @@ def record_read(digest: str, kind: str = "dataset") -> None:
 
 def _check_key(key: str) -> str:
     if not isinstance(key, str) or not key or len(key) > _MAX_KEY or "\x00" in key:
-        raise TrackingError(f"key {key!r} is not allowed", hint=f"use a non-empty string of at most {_MAX_KEY} characters")
+        raise TrackingError(
+            f"key {key!r} is not allowed",
+            hint=f"use a non-empty string of at most {_MAX_KEY} characters",
+        )
     return key
 
 

@@ -57,7 +57,9 @@ def generate(
     region = rng.choice(list(REGIONS), size=rows, p=[0.3, 0.15, 0.35, 0.2])
     sqft = np.clip(rng.lognormal(np.log(1500), 0.35, rows), 350, 6000) * shift.sqft_factor
     bedrooms = np.clip(np.round(sqft / 550 + rng.normal(0, 0.7, rows)), 1, 7).astype(np.int64)
-    bathrooms = np.clip(np.round(bedrooms * 0.6 + rng.normal(0.3, 0.6, rows)), 1, 5).astype(np.int64)
+    bathrooms = np.clip(np.round(bedrooms * 0.6 + rng.normal(0.3, 0.6, rows)), 1, 5).astype(
+        np.int64
+    )
     age = np.clip(rng.gamma(2.0, 14.0, rows), 0, 120).round(0).astype(np.int64)
     lot_size = np.clip(rng.lognormal(np.log(5000), 0.5, rows), 800, 60000).round(0)
     condition = rng.integers(1, 6, rows).astype(np.int64)

@@ -1,0 +1,5 @@
+"""``python -m shipyard``: the same as the ``shipyard`` command."""
+
+from shipyard.cli.app import main
+
+main()
