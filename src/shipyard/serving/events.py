@@ -1,0 +1,44 @@
+"""Prediction events: what the server tells monitoring about each served prediction.
+
+The server calls ``on_prediction(event)`` on the event loop after the response's last
+byte is sent, so a sink never delays a response. The hook must not block: a sink
+enqueues and returns (a slow hook only delays later background work). An exception
+in the hook is logged and dropped, never surfaced to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+logger = logging.getLogger("shipyard.serving")
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionEvent:
+    """One served (or mirrored) prediction."""
+
+    request_id: str
+    time: float  # unix seconds when the request arrived
+    endpoint: str
+    model_name: str
+    model_version: int
+    variant: str
+    inputs: Mapping[str, np.ndarray]
+    outputs: Mapping[str, np.ndarray]
+    latency_s: float
+    shadow: bool = False  # a mirrored prediction whose answer was not returned
+
+
+PredictionHook = Callable[[PredictionEvent], None]
+
+
+def emit(hook: PredictionHook, event: PredictionEvent) -> None:
+    """Call the hook; its failure is logged, never raised."""
+    try:
+        hook(event)
+    except Exception:
+        logger.exception("on_prediction hook failed for request %s", event.request_id)
