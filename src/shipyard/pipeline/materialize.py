@@ -104,7 +104,7 @@ def _decode(fmt: str, data: bytes, artifacts: ArtifactStore) -> Any:
 
 def _load_bundle(digest: str, artifacts: ArtifactStore) -> Any:
     from shipyard.bundle.archive import unpack
-    from shipyard.bundle.build import Bundle
+    from shipyard.bundle.manifest import Bundle
 
     cache = (
         Path(artifacts.root if "://" not in artifacts.root else tempfile.gettempdir())

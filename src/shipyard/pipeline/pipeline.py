@@ -206,13 +206,32 @@ class Pipeline:
         return dict(bound.arguments)
 
     def _register(self, run: Run, project: Any) -> Any:
-        """Register a returned Bundle as the next version of ``self.model``."""
-        value = run.outputs
-        if type(value).__name__ != "Bundle":
-            return None
-        from shipyard.registry import Registry  # the run is the registry's client here
+        """Register a returned Bundle as the next version of ``self.model``, once.
 
-        return Registry(project).register(self.model, value.path, run_id=run.id)
+        A rerun whose bundle step was a cache hit returns the version already
+        registered for those bytes instead of adding a copy.
+        """
+        out = run._returned
+        if not isinstance(out, StepOutput) or out.index is not None:
+            return None
+        state = run._states[out.node]
+        if state.format != "bundle":
+            return None
+        import tempfile
+
+        from shipyard.registry import Registry  # the one upward call: see docs/decisions.md
+
+        registry = Registry(project)
+        try:
+            known = registry.versions(self.model)
+        except LookupError:  # the model's first version
+            known = []
+        for version in known:
+            if version.bundle_digest == state.digest:
+                return version
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = project.artifacts.fetch(state.digest, Path(tmp) / "bundle.tar.gz")
+            return registry.register(self.model, archive, run_id=run.id)
 
 
 def _apply_step_config(nodes: dict[str, Node], settings: Any) -> None:
