@@ -6,10 +6,10 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
-from serving_models import churn_model, housing_expected, housing_model
 from tritonclient.utils import InferenceServerException
 
-from conftest import TOKEN
+from .servers import TOKEN
+from .serving_models import churn_model, housing_expected, housing_model
 
 ROWS = np.array([[3.0, 120.0, 20.0], [5.0, 250.0, 3.0], [1.0, 40.0, 80.0]], dtype=np.float32)
 
@@ -109,8 +109,12 @@ def test_bytes_bool_and_int_inputs_and_outputs(
 
 
 def test_pinned_version_and_variant_headers(live_url: str) -> None:
-    body = {"inputs": [{"name": n, "shape": [1], "datatype": "FP32", "data": [v]}
-                       for n, v in (("rooms", 3), ("area", 100), ("age", 5))]}  # fmt: skip
+    body = {
+        "inputs": [
+            {"name": n, "shape": [1], "datatype": "FP32", "data": [v]}
+            for n, v in (("rooms", 3), ("area", 100), ("age", 5))
+        ]
+    }
     response = httpx.post(f"http://{live_url}/v2/models/housing/versions/1/infer", json=body)
     assert response.status_code == 200
     assert response.headers["x-shipyard-model-version"] == "1"

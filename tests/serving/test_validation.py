@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from starlette.testclient import TestClient
+
+from .servers import TestClient
 
 HOUSING = "/v2/models/housing/infer"
 CHURN = "/v2/models/churn/infer"
@@ -56,8 +57,8 @@ def f32(*values: float) -> bytes:
 
 
 def bin_tensor(name: str, datatype: str, shape: list[int], size: int) -> dict:
-    return {"name": name, "datatype": datatype, "shape": shape,
-            "parameters": {"binary_data_size": size}}  # fmt: skip
+    params = {"binary_data_size": size}
+    return {"name": name, "datatype": datatype, "shape": shape, "parameters": params}
 
 
 def nested(depth: int) -> bytes:

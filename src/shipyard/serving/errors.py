@@ -144,6 +144,7 @@ _STATUS: dict[type[BaseException], int] = {
     Unauthorized: 401,
     ManagementDisabled: 403,
     Conflict: 409,
+    BundleError: 422,  # a bundle that fails to load or verify: refused, whatever builtin
     LookupError: 404,
     PermissionError: 403,
     TimeoutError: 504,
@@ -153,7 +154,6 @@ _STATUS: dict[type[BaseException], int] = {
 _BRANCH_STATUS: dict[type[BaseException], int] = {
     ConfigError: 400,
     RegistryError: 404,
-    BundleError: 422,
     RolloutError: 409,
     MonitoringError: 500,
 }

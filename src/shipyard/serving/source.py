@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shipyard.bundle.signature import Predictor
 from shipyard.registry.errors import AliasNotFoundError, ModelNotFoundError, VersionNotFoundError
 from shipyard.registry.reference import CHAMPION, LATEST, ModelRef, parse_ref
+
+if TYPE_CHECKING:
+    from shipyard.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,20 @@ class InMemorySource:
         if version not in versions:
             raise VersionNotFoundError(ref.name, version, sorted(versions))
         return ResolvedModel(ref.name, version, versions[version], self._platform)
+
+
+class RegistrySource:
+    """A ModelSource over a project's registry: the registry resolves the reference,
+    verifies the bundle against its manifest and loads it (once per process).
+
+    Example:
+        >>> RegistrySource(Registry(project))  # doctest: +SKIP
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def resolve(self, reference: ModelRef | str) -> ResolvedModel:
+        version = self._registry.get(reference)
+        model = self._registry.load(version.ref)
+        return ResolvedModel(version.name, version.version, model, platform=version.flavor)
