@@ -233,3 +233,25 @@ def test_bad_references_are_clear_errors(gated: Registry) -> None:
         promote(gated, "housing:9", actor="bo")
     with pytest.raises(RegistryError, match="reserved"):
         promote(gated, "housing:2", "latest", actor="bo")
+
+
+@pytest.mark.postgres
+def test_promotion_and_its_evidence_are_stored_in_postgresql(
+    make_project: Callable[..., Project],
+    bundles: dict[str, Path],
+    eval_rows: pd.DataFrame,
+    pg_store_url: str,
+) -> None:
+    project = make_project(f"store={pg_store_url}", "gate.evaluation_dataset=housing-eval")
+    Dataset.snapshot(eval_rows, "housing-eval", project)
+    registry = Registry(project)
+    registry.register("housing", bundles["champion"])
+    registry.register("housing", bundles["marginal"])
+    registry.register("housing", bundles["better"])
+    promote(registry, "housing:1", actor="ana")
+    with pytest.raises(PromotionRefused):
+        promote(registry, "housing:2", actor="bo")
+    report = promote(registry, "housing:3", actor="bo")
+    stored = registry.history("housing")[-1].evidence
+    assert stored == report.to_dict() | {"event_id": None}
+    assert stored["evidence"]["p_value"] < 0.05

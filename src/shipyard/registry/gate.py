@@ -51,17 +51,22 @@ class GateReport:
         return tuple(c for c in self.criteria if not c.passed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "candidate": self.candidate,
-            "alias": self.alias,
-            "outcome": self.outcome,
-            "passed": self.passed,
-            "reason": self.reason,
-            "event_id": self.event_id,
-            "criteria": [c.to_dict() for c in self.criteria],
-            "policy": self.policy.to_dict(),
-            "evidence": self.evidence.to_dict(),
-        }
+        """JSON-safe (NaN and infinities become None), as stored with the alias move."""
+        from shipyard.evaluation.serialize import finite
+
+        return finite(  # type: ignore[no-any-return]
+            {
+                "candidate": self.candidate,
+                "alias": self.alias,
+                "outcome": self.outcome,
+                "passed": self.passed,
+                "reason": self.reason,
+                "event_id": self.event_id,
+                "criteria": [c.to_dict() for c in self.criteria],
+                "policy": self.policy.to_dict(),
+                "evidence": self.evidence.to_dict(),
+            }
+        )
 
 
 def evaluate_gate(
