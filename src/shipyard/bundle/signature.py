@@ -1,6 +1,6 @@
 """What a model takes and gives: named, typed tensors, one per input feature column.
 
-Shared by the bundle (written into ``signature.json``), the server (validation at the
+Shared by the bundle (written into its ``manifest.json``), the server (validation at the
 door, Open Inference Protocol metadata) and monitoring (which features to watch).
 Datatypes are the Open Inference Protocol's names.
 """
@@ -123,3 +123,35 @@ class Predictor(Protocol):
     signature: Signature
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+def infer_inputs(frame: Any) -> tuple[TensorSpec, ...]:
+    """One input spec per column of a pandas DataFrame, in column order.
+
+    Strings and categoricals are BYTES (a categorical lists its categories); pandas'
+    nullable integer and boolean dtypes map to their numpy types; a column holding a
+    missing value is ``nullable``.
+    """
+    specs = []
+    for name in frame.columns:
+        column = frame[name]
+        dtype = getattr(column.dtype, "numpy_dtype", column.dtype)
+        try:
+            datatype = datatype_of(np.dtype(dtype) if dtype.kind != "O" else np.dtype(object))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"column {name!r} has dtype {column.dtype}, which no model input takes; "
+                "convert it to a number or a string first"
+            ) from None
+        categories = None
+        if str(column.dtype) == "category":
+            categories = tuple(str(c) for c in column.cat.categories)
+        specs.append(
+            TensorSpec(
+                name=str(name),
+                datatype=datatype,
+                categories=categories,
+                nullable=bool(column.isna().any()),
+            )
+        )
+    return tuple(specs)
