@@ -1,0 +1,1 @@
+"""Rollout: routing strategies, the progressive delivery controller and A/B statistics."""
