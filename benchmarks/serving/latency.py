@@ -98,8 +98,12 @@ def shipyard_app():  # type: ignore[no-untyped-def]
 def serve(kind: str, port: int) -> None:
     import uvicorn
 
-    app = bare_app() if kind == "bare" else shipyard_app()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    from shipyard.serving import run
+
+    if kind == "bare":
+        uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    else:
+        run(shipyard_app(), host="127.0.0.1", port=port, log_level="warning")
 
 
 def free_port() -> int:

@@ -316,7 +316,7 @@ def test_shadow_variant_is_predicted_after_the_response_and_never_returned() -> 
 
     with TestClient(app) as client:
         client.portal.call(app.state.server.runtime.load, "housing:2")
-        app.state.server.router.set("housing", Mirrored())
+        app.state.server.router.assign("housing", Mirrored())
         response = client.post("/v2/models/housing/infer", content=oip_body())
     assert response.headers["x-shipyard-model-version"] == "1"
     np.testing.assert_allclose(response.json()["outputs"][0]["data"], EXPECTED, rtol=1e-6)

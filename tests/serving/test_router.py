@@ -15,7 +15,7 @@ V2 = Variant("candidate", "housing:2", "housing", 2)
 
 def test_single_policy_sends_everything_to_its_variant() -> None:
     router = Router()
-    router.set("housing", SinglePolicy(V1))
+    router.assign("housing", SinglePolicy(V1))
     assert router.route("housing", RouteContext("r1")) == Decision(V1)
     assert router.in_use() == {("housing", 1)}
     assert router.default_endpoint == "housing"
@@ -39,9 +39,9 @@ def test_a_policy_is_any_object_with_choose_and_variants() -> None:
             return {"policy": self.kind}
 
     router = Router()
-    old = router.set("housing", SinglePolicy(V1))
+    old = router.assign("housing", SinglePolicy(V1))
     assert old is None
-    assert router.set("housing", HeaderPolicy()) == SinglePolicy(V1)
+    assert router.assign("housing", HeaderPolicy()) == SinglePolicy(V1)
     assert router.route("housing", RouteContext("r", {"x-cohort": "beta"})).variant == V2
     assert router.route("housing", RouteContext("r")).mirrors == (V2,)
     assert router.in_use() == {("housing", 1), ("housing", 2)}

@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -69,7 +70,9 @@ class Batcher:
         self.max_wait_s = max_wait_s
         self.max_queue_rows = max_queue_rows
         self._observe = observe
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        # the loop hands items over in lists, once per loop iteration (see _hand_over)
+        self._queue: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
+        self._outbox: list[_Item] = []
         self._queued_rows = 0  # changed on the event loop only
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Future[None] | None = None
@@ -94,7 +97,9 @@ class Batcher:
             self._start(loop)
         future: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
         self._queued_rows += rows
-        self._queue.put(_Item(columns, rows, future))
+        if not self._outbox:
+            loop.call_soon(self._hand_over)
+        self._outbox.append(_Item(columns, rows, future))
         timer = loop.call_later(timeout_s, self._expire, future, timeout_s)
         try:
             return await future
@@ -108,6 +113,8 @@ class Batcher:
         self._closing = True
         if self._thread is None or self._stopped is None:
             return
+        if self._outbox:
+            self._hand_over()  # what arrived this loop iteration goes before the stop marker
         self._queue.put(_STOP)
         try:
             await asyncio.wait_for(asyncio.shield(self._stopped), timeout_s)
@@ -118,11 +125,12 @@ class Batcher:
             )
             while True:
                 try:
-                    item = self._queue.get_nowait()
+                    items = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is not None and not item.future.done():
-                    item.future.set_exception(ModelNotReady(self.label, "it was unloaded"))
+                for item in items or ():
+                    if not item.future.done():
+                        item.future.set_exception(ModelNotReady(self.label, "it was unloaded"))
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -131,6 +139,13 @@ class Batcher:
             target=self._work, name=f"predict-{self.label}", daemon=True
         )
         self._thread.start()
+
+    def _hand_over(self) -> None:
+        # Requests that reached the batcher in the same loop iteration cross to the
+        # thread together: one wake-up for all of them, not one each (each wake-up is
+        # a GIL hand-off that stalls the loop).
+        items, self._outbox = self._outbox, []
+        self._queue.put(items)
 
     def _expire(self, future: asyncio.Future[dict[str, np.ndarray]], timeout_s: float) -> None:
         if not future.done():
@@ -141,51 +156,66 @@ class Batcher:
     def _work(self) -> None:
         loop = self._loop
         assert loop is not None
-        pending: _Item | None = None  # taken from the queue but too big for the last batch
+        waiting: deque[_Item] = deque()
+        stopping = False
         try:
-            while True:
-                first = pending if pending is not None else self._queue.get()
-                pending = None
-                if first is None:
-                    return
-                taken, pending, stop = self._collect(first)
+            while waiting or not stopping:
+                if not waiting:
+                    stopping = self._receive(waiting, block=True)
+                    continue
+                stopping |= self._receive(waiting, block=False)
+                taken = self._take(waiting)
+                if len(taken) > 1 and not stopping and self.max_wait_s > 0:
+                    stopping = self._fill(taken, waiting)
                 # futures are only read here; a stale answer costs one wasted prediction
                 batch = [item for item in taken if not item.future.done()]
                 dropped = sum(item.rows for item in taken) - sum(item.rows for item in batch)
                 started = time.perf_counter()
                 results = self._predict_batch(batch) if batch else []
                 loop.call_soon_threadsafe(self._deliver, batch, results, started, dropped)
-                if stop:
-                    return
         except RuntimeError:  # the event loop was closed under us (interpreter exit)
             return
         finally:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._finish)
 
-    def _collect(self, first: _Item) -> tuple[list[_Item], _Item | None, bool]:
-        """Take queued items up to ``max_batch_size`` rows; wait to fill only under load."""
-        batch = [first]
-        rows = first.rows
-        deadline = first.enqueued + self.max_wait_s
-        while rows < self.max_batch_size:
+    def _receive(self, waiting: deque[_Item], *, block: bool, timeout: float | None = None) -> bool:
+        """Move handed-over items into ``waiting``; True once the stop marker arrives."""
+        try:
+            items = self._queue.get(block, timeout)
+        except queue.Empty:
+            return False
+        while True:
+            if items is None:
+                return True
+            waiting.extend(items)
             try:
-                item = self._queue.get_nowait()
+                items = self._queue.get_nowait()
             except queue.Empty:
-                remaining = deadline - time.perf_counter()
-                if len(batch) == 1 or remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            if item is None:
-                return batch, None, True
-            if rows + item.rows > self.max_batch_size:
-                return batch, item, False
-            batch.append(item)
+                return False
+
+    def _take(self, waiting: deque[_Item], taken: list[_Item] | None = None) -> list[_Item]:
+        """Items from the front of ``waiting`` up to ``max_batch_size`` rows (at least one)."""
+        taken = [] if taken is None else taken
+        rows = sum(item.rows for item in taken)
+        while waiting and (not taken or rows + waiting[0].rows <= self.max_batch_size):
+            item = waiting.popleft()
+            taken.append(item)
             rows += item.rows
-        return batch, None, False
+        return taken
+
+    def _fill(self, taken: list[_Item], waiting: deque[_Item]) -> bool:
+        """Under load (several already taken), wait up to ``max_wait_s`` for a fuller batch."""
+        deadline = taken[0].enqueued + self.max_wait_s
+        while not waiting and sum(item.rows for item in taken) < self.max_batch_size:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return False
+            if self._receive(waiting, block=True, timeout=remaining):
+                self._take(waiting, taken)
+                return True
+            self._take(waiting, taken)
+        return False
 
     def _predict_batch(self, batch: list[_Item]) -> list[Result]:
         """One call for the batch; on failure each request alone, so a bad one fails only itself."""

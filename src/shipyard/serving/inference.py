@@ -114,16 +114,18 @@ async def answer(
     spec = server.spec
     started = time.perf_counter()
     arrived = time.time()
-    rid = request.headers.get("x-request-id", "")[:MAX_REQUEST_ID] or uuid.uuid4().hex
+    # one pass over the raw headers; Starlette's Headers.get scans them on every call
+    raw = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+    rid = raw.get("x-request-id", "")[:MAX_REQUEST_ID] or uuid.uuid4().hex
     target: Target | None = None
     server.metrics.in_flight.inc()
     try:
         if name is None:
             raise ModelNotFound("(default endpoint)", known=server.names())
-        target = server.target(name, version, RouteContext(rid, request.headers))
-        body = await read_body(request, spec.max_body_bytes)
+        target = server.target(name, version, RouteContext(rid, raw))
+        body = await read_body(request, spec.max_body_bytes, raw)
         signature = target.served.signature
-        args = (body, request.headers, signature, spec.max_batch_rows)
+        args = (body, raw, signature, spec.max_batch_rows)
         if len(body) > OFFLOAD_BYTES:
             columns, rows, decoded = await asyncio.to_thread(protocol.decode, *args)
         else:

@@ -9,6 +9,7 @@ deep enough to exhaust Python's recursion in whatever walks the result).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,18 +25,23 @@ _OPEN = (ord("["), ord("{"))
 _CLOSE = (ord("]"), ord("}"))
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(
+    request: Request, limit: int, headers: Mapping[str, str] | None = None
+) -> bytes:
     """The request body, decompressed, refused as soon as it passes ``limit`` bytes.
+
+    ``headers`` (lower-case names) saves re-reading them when the caller has them.
 
     Raises:
         PayloadTooLarge: Content-Length, the streamed bytes or the decompressed bytes
             exceed ``limit``.
         UnsupportedMediaType: a Content-Encoding other than gzip or deflate.
     """
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    headers = request.headers if headers is None else headers
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ENCODINGS:
         raise UnsupportedMediaType(encoding, ENCODINGS, header="Content-Encoding")
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise InvalidInput(f"Content-Length {declared[:20]!r} is not a number")

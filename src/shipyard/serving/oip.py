@@ -26,7 +26,7 @@ MAX_DIMS = 8
 _INT32 = struct.Struct("<I")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen dataclasses cost a setattr call per field
 class InferRequest:
     """A decoded inference request: input arrays and what the caller wants back."""
 

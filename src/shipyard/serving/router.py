@@ -57,7 +57,10 @@ class Decision:
 class RoutingPolicy(Protocol):
     """Decides, per request, which variant of an endpoint answers."""
 
-    kind: str
+    @property
+    def kind(self) -> str:
+        """The policy's name in the endpoint table: ``single``, ``canary``, ..."""
+        ...
 
     @property
     def variants(self) -> tuple[Variant, ...]:
@@ -102,7 +105,7 @@ class Router:
         """The first endpoint configured; MLflow's ``/invocations`` goes there."""
         return next(iter(self._policies), None)
 
-    def set(self, endpoint: str, policy: RoutingPolicy) -> RoutingPolicy | None:
+    def assign(self, endpoint: str, policy: RoutingPolicy) -> RoutingPolicy | None:
         """Route ``endpoint`` by ``policy`` from the next request on; return the old policy."""
         old = self._policies.get(endpoint)
         self._policies[endpoint] = policy

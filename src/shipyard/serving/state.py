@@ -36,7 +36,7 @@ class ServerState:
     """The state behind one app; routes reach it as ``request.app.state.server``."""
 
     source: ModelSource
-    spec: ServingSpec = field(default_factory=ServingSpec)
+    spec: ServingSpec = field(default_factory=lambda: ServingSpec())
     on_prediction: PredictionHook | None = None
     name: str = "shipyard"
     version: str = "0.1.0"
@@ -65,7 +65,7 @@ class ServerState:
         """Load ``reference`` and send all of ``endpoint``'s traffic to it (hot swap)."""
         served = await self.runtime.load(reference)
         policy = SinglePolicy(Variant("default", reference, served.name, served.version))
-        self.router.set(endpoint, policy)
+        self.router.assign(endpoint, policy)
         return policy
 
     def target(self, name: str, version: str | None, context: RouteContext) -> Target:

@@ -208,7 +208,7 @@ def _check_strings(array: np.ndarray, spec: TensorSpec) -> None:
                 raise InvalidInput("null is not allowed", field=spec.name)
         elif not isinstance(value, str):
             raise InvalidInput(f"expected strings, got {type(value).__name__}", field=spec.name)
-        elif allowed is not None and value not in allowed:
+        elif allowed is not None and cats is not None and value not in allowed:
             shown = ", ".join(cats[:_SHOWN]) + (", ..." if len(cats) > _SHOWN else "")
             raise InvalidInput(
                 f"{value[:64]!r} is not a known category", field=spec.name, hint=f"one of: {shown}"
