@@ -110,6 +110,15 @@ def test_unpack_refuses_content_past_the_size_cap(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_unpack_refuses_headers_that_decompress_past_the_cap(tmp_path: Path) -> None:
+    # a PAX header is read into memory by tarfile itself, before any member check
+    info = tarfile.TarInfo("a.txt")
+    info.pax_headers = {"comment": "x" * 200_000}
+    archive = _archive(tmp_path / "headers.tar.gz", (info, b"x"))
+    with pytest.raises(UnsafeArchiveError, match="decompresses past"):
+        unpack(archive, tmp_path / "out", max_bytes=1_000, max_members=5)
+
+
 def test_unpack_refuses_too_many_members(tmp_path: Path) -> None:
     archive = _archive(tmp_path / "many.tar.gz", *[_file(f"f{i}") for i in range(6)])
     with pytest.raises(UnsafeArchiveError, match="exceeds 5 members"):

@@ -15,8 +15,9 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from shipyard.bundle.manifest import MANIFEST_FILE, Bundle
 from shipyard.errors import BundleError, IntegrityError, PathEscapeError
@@ -24,6 +25,7 @@ from shipyard.store.artifacts import safe_name
 
 MAX_BYTES = 8 << 30  # total unpacked size; larger models need an explicit max_bytes
 MAX_MEMBERS = 10_000
+_HEADER_BYTES = 4096  # allowance per member for its header blocks and padding
 _CHUNK = 1 << 20
 
 
@@ -136,10 +138,45 @@ def unpack(
     return dest
 
 
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class _CappedReader:
+    """A decompressed stream that refuses to yield more than ``limit`` bytes.
+
+    Member sizes are checked before their content is read, but tarfile reads headers
+    (a PAX header can claim any size) into memory itself: this bounds those too.
+    """
+
+    def __init__(self, fh: _Readable, limit: int, archive: Path) -> None:
+        self._fh = fh
+        self._limit = limit
+        self._archive = archive
+        self._count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(self._limit - self._count + 1 if size < 0 else size)
+        self._count += len(data)
+        if self._count > self._limit:
+            raise UnsafeArchiveError(
+                self._archive, "(archive)", f"decompresses past {self._limit} bytes"
+            )
+        return data
+
+
 def _extract(archive: Path, dest: Path, *, max_bytes: int, max_members: int) -> None:
     total = 0
     seen: set[str] = set()
-    with tarfile.open(archive, mode="r:*") as tar:
+    with ExitStack() as stack:
+        raw = stack.enter_context(open(archive, "rb"))
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = stack.enter_context(gzip.GzipFile(fileobj=raw)) if gzipped else raw
+        limit = max_bytes + _HEADER_BYTES * (max_members + 2)
+        capped = _CappedReader(stream, limit, archive)
+        # stream mode: one pass, members read in order, nothing held back in memory
+        tar = stack.enter_context(tarfile.open(fileobj=capped, mode="r|"))  # type: ignore[call-overload]
         for count, member in enumerate(tar, start=1):
             if count > max_members:
                 raise UnsafeArchiveError(archive, member.name, f"exceeds {max_members} members")

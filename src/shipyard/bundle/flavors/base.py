@@ -78,6 +78,7 @@ class LoadedModel(ABC):
         self.manifest = manifest
         self.signature: Signature = manifest.signature
         self.flavor = flavor
+        self.input_names = tuple(manifest.signature.input_names)
 
     @property
     def form(self) -> ModelForm:
@@ -112,25 +113,23 @@ def frame_columns(frame: Any, signature: Signature) -> dict[str, np.ndarray]:
     return {name: frame[name].to_numpy() for name in signature.input_names}
 
 
-def batch(columns: Mapping[str, np.ndarray], signature: Signature) -> int:
+def batch(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> int:
     """The batch length, after checking every input column is there with one length."""
-    missing = [n for n in signature.input_names if n not in columns]
+    missing = [n for n in names if n not in columns]
     if missing:
-        raise InputError(
-            f"missing input columns {missing}", hint=f"the model takes {signature.input_names}"
-        )
-    lengths = {len(columns[n]) for n in signature.input_names}
+        raise InputError(f"missing input columns {missing}", hint=f"the model takes {list(names)}")
+    lengths = {len(columns[n]) for n in names}
     if len(lengths) != 1:
         raise InputError(f"input columns have different lengths {sorted(lengths)}")
     return lengths.pop()
 
 
 def matrix(
-    columns: Mapping[str, np.ndarray], signature: Signature, dtype: Any = np.float64
+    columns: Mapping[str, np.ndarray], names: Sequence[str], dtype: Any = np.float64
 ) -> np.ndarray:
     """Input columns stacked, in signature order, into one (batch, features) array."""
-    batch(columns, signature)
-    return np.column_stack([np.asarray(columns[n], dtype=dtype) for n in signature.input_names])
+    batch(columns, names)
+    return np.column_stack([np.asarray(columns[n], dtype=dtype) for n in names])
 
 
 def class_array(signature: Signature) -> np.ndarray:

@@ -118,14 +118,17 @@ class OnnxModel(LoadedModel):
                 f"signature's columns {names} nor a single [N, features] matrix"
             )
         mapping: dict[str, str] = self.form.options["outputs"]
-        self._outputs = [(t, mapping[t.name]) for t in self.signature.outputs]
-        self._run_names = [graph for _, graph in self._outputs]
+        self._run_names = [mapping[t.name] for t in self.signature.outputs]
+        # per output: its name, whether an [N, 1] result flattens to [N], its dtype
+        self._outputs = [
+            (t.name, len(t.shape) == 1, DATATYPES[t.datatype]) for t in self.signature.outputs
+        ]
         self._classes = (
             class_array(self.signature) if self.signature.task == "classification" else None
         )
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        n = batch(columns, self.signature)
+        n = batch(columns, self.input_names)
         feeds: dict[str, np.ndarray]
         if self._matrix is None:
             feeds = {
@@ -136,24 +139,19 @@ class OnnxModel(LoadedModel):
             name, dtype = self._matrix
             feeds = {
                 name: np.column_stack(
-                    [np.asarray(columns[c], dtype=dtype) for c in self.signature.input_names]
+                    [np.asarray(columns[c], dtype=dtype) for c in self.input_names]
                 )
             }
         try:
             results = self.session.run(self._run_names, feeds)
         except Exception as exc:  # the model loaded, so what fails here is the input
             raise InputError(f"onnxruntime refused the inputs: {exc}") from None
-        return {
-            spec.name: self._shaped(spec, value)
-            for (spec, _), value in zip(self._outputs, results, strict=True)
-        }
-
-    def _shaped(self, spec: Any, value: Any) -> np.ndarray:
-        if isinstance(value, list):  # a ZipMap: one {class: probability} per row
-            assert self._classes is not None
-            value = [[row[c] for c in self._classes] for row in value]
-        array = np.asarray(value)
-        if len(spec.shape) == 1 and array.ndim == 2 and array.shape[1] == 1:
-            array = array.reshape(-1)
-        dtype = DATATYPES[spec.datatype]
-        return array if dtype == "object" else array.astype(dtype, copy=False)
+        out = {}
+        for (name, flat, dtype), value in zip(self._outputs, results, strict=True):
+            if isinstance(value, list):  # a ZipMap: one {class: probability} per row
+                assert self._classes is not None
+                value = np.asarray([[row[c] for c in self._classes] for row in value])
+            if flat and value.ndim == 2 and value.shape[1] == 1:
+                value = value.reshape(-1)
+            out[name] = value if dtype == "object" else value.astype(dtype, copy=False)
+        return out

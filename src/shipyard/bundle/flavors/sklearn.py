@@ -128,8 +128,8 @@ class SklearnModel(LoadedModel):
     def predict(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import pandas as pd
 
-        batch(columns, self.signature)
-        frame = pd.DataFrame({n: np.asarray(columns[n]) for n in self.signature.input_names})
+        batch(columns, self.input_names)
+        frame = pd.DataFrame({n: np.asarray(columns[n]) for n in self.input_names})
         if self.signature.task == "classification":
             return {
                 "label": np.asarray(self.model.predict(frame)),

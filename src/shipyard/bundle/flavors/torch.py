@@ -159,7 +159,7 @@ class TorchModel(LoadedModel):
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
-        x = torch.from_numpy(matrix(columns, self.signature, np.float64)).to(self._dtype)
+        x = torch.from_numpy(matrix(columns, self.input_names, np.float64)).to(self._dtype)
         with torch.inference_mode():
             y = self.module(x)
             if self.signature.task == "classification" and self._logits:

@@ -69,7 +69,7 @@ class XGBoostModel(LoadedModel):
             self._classes = class_array(self.signature)
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        scores = self.booster.inplace_predict(matrix(columns, self.signature))
+        scores = self.booster.inplace_predict(matrix(columns, self.input_names))
         if self.signature.task == "classification":
             return classified(scores, self._classes)
         return {self.signature.outputs[0].name: np.asarray(scores, dtype=np.float64)}
