@@ -69,51 +69,131 @@ def _scaffold(qs: Quickstart) -> str:
     return f"created the housing project: {', '.join(p.name for p in written)}"
 
 
-def _pipeline(qs: Quickstart) -> Any:
+def _run(qs: Quickstart, *overrides: str) -> Any:
+    """Run the housing pipeline with step overrides; returns the Run."""
     from shipyard.pipeline import load_pipeline
+    from shipyard.project import Project
 
-    spec = qs.project.settings.pipelines["housing"]
+    project = Project.open(qs.root, overrides=overrides) if overrides else qs.project
+    spec = project.settings.pipelines["housing"]
     pipe = load_pipeline(spec.entry, qs.root)
     pipe.name = "housing"
-    return pipe
-
-
-def _progress(qs: Quickstart) -> Any:
     from shipyard.cli.runs import StepProgress
 
-    return StepProgress()
+    with StepProgress() as progress:
+        return pipe.run(project=project, progress=progress)
 
 
-def _first_run(qs: Quickstart) -> str:
-    with _progress(qs) as progress:
-        run = _pipeline(qs).run(project=qs.project, progress=progress)
-    qs.notes["first_run"] = run
+def _version(run: Any) -> str:
+    return f"{run.model_version.name}:{run.model_version.version}"
+
+
+def _baseline(qs: Quickstart) -> str:
+    run = _run(qs, "train.model=ridge")
+    qs.notes["baseline_run"] = run
+    qs.notes["baseline"] = _version(run)
     metrics = run.record().metrics
-    version = (
-        f", registered {run.model_version.name}:{run.model_version.version}"
-        if run.model_version
-        else ""
-    )
-    return f"run {run.id}: {len(run.steps)} steps, rmse {metrics['rmse']:,.0f}, r2 {metrics['r2']:.3f}{version}"
+    return f"run {run.id}: ridge baseline, rmse {metrics['rmse']:,.0f}, registered {_version(run)}"
 
 
 def _cached_run(qs: Quickstart) -> str:
     started = time.perf_counter()
-    with _progress(qs) as progress:
-        run = _pipeline(qs).run(project=qs.project, progress=progress)
+    run = _run(qs, "train.model=ridge")
     seconds = time.perf_counter() - started
     if len(run.cached) != len(run.steps):
-        raise RuntimeError(
-            f"the second run recomputed {set(s.name for s in run.steps) - set(run.cached)}"
-        )
+        raise RuntimeError(f"the second run recomputed {set(s.name for s in run.steps) - set(run.cached)}")
     qs.notes["cached_run"] = run
-    return f"run {run.id}: all {len(run.cached)} steps were cache hits, {seconds:.2f}s"
+    return f"run {run.id}: all {len(run.cached)} steps were cache hits in {seconds:.2f}s, same version {_version(run)}"
+
+
+def _candidate(qs: Quickstart) -> str:
+    run = _run(qs, "train.model=hgb")
+    qs.notes["candidate_run"] = run
+    qs.notes["candidate"] = _version(run)
+    metrics = run.record().metrics
+    return (f"run {run.id}: gradient-boosted candidate, rmse {metrics['rmse']:,.0f}, "
+            f"{len(run.cached)} steps reused from cache, registered {_version(run)}")
+
+
+def _test(qs: Quickstart, ref: str) -> Any:
+    from shipyard.testing.runner import test_model
+
+    return test_model(qs.project, ref)
+
+
+def _test_both(qs: Quickstart) -> str:
+    results = {ref: _test(qs, qs.notes[key]) for key in ("baseline", "candidate") for ref in [qs.notes[key]]}
+    failed = [ref for ref, report in results.items() if not report.passed]
+    if failed:
+        raise RuntimeError(f"behavioural tests failed for {', '.join(failed)}")
+    counts = ", ".join(f"{ref} {sum(len(s.results) for s in r.suites)} passed" for ref, r in results.items())
+    return f"behavioural suite housing-behaviour: {counts}"
+
+
+def _promote_baseline(qs: Quickstart) -> str:
+    from shipyard.registry import Registry
+    from shipyard.registry.gate import promote
+
+    report = promote(Registry(qs.project), qs.notes["baseline"], actor="quickstart", n_bootstrap=300)
+    return f"{qs.notes['baseline']} is champion (first version: gated on tests and budgets; {len(report.criteria)} criteria passed)"
+
+
+def _reports(qs: Quickstart) -> str:
+    from shipyard.evaluation import report_for_version
+
+    out = qs.root / "reports"
+    out.mkdir(exist_ok=True)
+    base = report_for_version(qs.project, qs.notes["baseline"], out=out / "baseline.html", n_bootstrap=300)
+    cand = report_for_version(qs.project, qs.notes["candidate"], against="champion",
+                              out=out / "candidate-vs-champion.html", n_bootstrap=300)
+    qs.look.append(("reports", f"{out}/baseline.html, {out}/candidate-vs-champion.html"))
+    rmse = {name: r.evaluation.metric("rmse").value for name, r in (("baseline", base), ("candidate", cand))}
+    return f"evaluation reports written (rmse baseline {rmse['baseline']:,.0f}, candidate {rmse['candidate']:,.0f})"
+
+
+def _promote_candidate(qs: Quickstart) -> str:
+    from shipyard.registry import Registry
+    from shipyard.registry.gate import promote
+
+    report = promote(Registry(qs.project), qs.notes["candidate"], actor="quickstart", n_bootstrap=300)
+    judged = [c.describe() for c in report.criteria if c.name in ("improvement", "significance")]
+    return f"{qs.notes['candidate']} promoted to champion through the gate: " + "; ".join(judged)
+
+
+def _broken(qs: Quickstart) -> str:
+    from shipyard.errors import RegistryError
+    from shipyard.registry import Registry
+    from shipyard.registry.gate import promote
+
+    run = _run(qs, "load.bathrooms_effect=-1", "train.model=hgb")
+    ref = _version(run)
+    report = _test(qs, ref)
+    failing = [r for s in report.suites for r in s.results if not r.passed]
+    if not any(r.name == "more-bathrooms" for r in failing):
+        raise RuntimeError(f"the broken model {ref} passed the bathrooms test")
+    bath = next(r for r in failing if r.name == "more-bathrooms")
+    example = bath.failing_examples[0] if bath.failing_examples else {}
+    try:
+        promote(Registry(qs.project), ref, actor="quickstart", n_bootstrap=300)
+    except RegistryError as refused:
+        reason = str(refused).splitlines()[0]
+    else:
+        raise RuntimeError(f"the broken model {ref} was promoted")
+    qs.console.print(f"  e.g. {example}", markup=False)
+    return (f"{ref} (bathrooms effect reversed) fails more-bathrooms on {bath.n_failed}/{bath.n_checked} rows; "
+            f"promotion refused: {reason[:120]}")
 
 
 STAGES: list[tuple[str, Callable[[Quickstart], str]]] = [
     ("Scaffold the housing example", _scaffold),
-    ("Run the pipeline", _first_run),
+    ("Train the baseline (ridge)", _baseline),
     ("Run it again: every step cached", _cached_run),
+    ("Train the candidate (gradient boosting)", _candidate),
+    ("Test both models", _test_both),
+    ("Promote the baseline: the first champion", _promote_baseline),
+    ("Evaluation reports", _reports),
+    ("Promote the candidate through the gate", _promote_candidate),
+    ("A broken model is caught", _broken),
 ]
 
 
@@ -130,10 +210,12 @@ def _summary(qs: Quickstart) -> None:
     qs.console.print("[bold]Where to look[/]")
     for what, where in qs.look:
         qs.console.print(f"  {what:<12} {where}")
-    first = qs.notes.get("first_run")
+    first = qs.notes.get("baseline_run")
     cached = qs.notes.get("cached_run")
     qs.console.print("[bold]Try[/]")
     qs.console.print(f"  cd {qs.root}")
     qs.console.print("  shipyard runs list")
+    qs.console.print("  shipyard models show housing")
+    qs.console.print("  shipyard test housing@champion")
     if first and cached:
         qs.console.print(f"  shipyard runs compare {first.id} {cached.id}")
