@@ -43,7 +43,6 @@ DENIED_PREFIXES = (
     "numpy.load",
     "numpy.save",
     "numpy.fromfile",
-    "numpy.tofile",
     "numpy.memmap",
     "numpy.loadtxt",
     "numpy.genfromtxt",
