@@ -67,7 +67,7 @@ def test_concurrent_single_rows_are_predicted_together() -> None:
 
 def test_a_lone_request_is_not_held_back_waiting_for_a_batch() -> None:
     model = Recording(housing_model(1.0))
-    batcher = Batcher(model.predict, label="housing:1", max_batch_size=64, max_wait_s=0.5)
+    batcher = Batcher(model.predict, label="housing:1", max_batch_size=64, max_wait_s=5.0)
 
     async def main() -> float:
         started = time.perf_counter()
@@ -76,7 +76,7 @@ def test_a_lone_request_is_not_held_back_waiting_for_a_batch() -> None:
         await batcher.close()
         return elapsed
 
-    assert asyncio.run(main()) < 0.25  # far below max_wait_s
+    assert asyncio.run(main()) < 1.0  # far below max_wait_s
     assert model.calls == [1]
 
 
@@ -211,4 +211,4 @@ def test_a_slow_model_times_out_without_stalling_another() -> None:
     }
     assert stuck_mlflow.status_code == 504
     assert stuck_mlflow.json()["error_code"] == "DEADLINE_EXCEEDED"
-    assert max(took) < 0.2, took  # served while the slow model was stuck
+    assert max(took) < 0.5, took  # served while the slow model was stuck (1.5 s)

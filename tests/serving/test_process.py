@@ -78,8 +78,11 @@ def test_sigterm_drains_in_flight_requests_and_exits_zero(tmp_path: Path) -> Non
 
         worker = threading.Thread(target=slow_request)
         worker.start()
-        time.sleep(0.3)  # the slow model (1 s) is predicting
-        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while "shipyard_inference_requests_in_flight 1.0" not in httpx.get(f"{url}/metrics").text:
+            assert time.monotonic() < deadline, "the slow request never arrived"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)  # while the slow model (1 s) is predicting
         time.sleep(0.3)
         with pytest.raises(httpx.ConnectError):  # no longer accepting
             httpx.get(f"{url}/v2/health/ready", timeout=2)

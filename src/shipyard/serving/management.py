@@ -33,6 +33,7 @@ from shipyard.serving.errors import (
     Conflict,
     InvalidInput,
     ManagementDisabled,
+    ModelNotFound,
     Unauthorized,
     json_response,
     oip_error,
@@ -163,8 +164,10 @@ async def repository_unload(request: Request, server: ServerState) -> Any:
     if params.version is not None:
         versions = [_version(str(params.version))]
     else:
-        versions = [m.version for m in server.runtime.versions(name)]
-        versions = [v for v in versions if (name, v) not in server.router.in_use()]
+        loaded = [m.version for m in server.runtime.versions(name)]
+        if not loaded:
+            raise ModelNotFound(name, known=server.runtime.labels())
+        versions = [v for v in loaded if (name, v) not in server.router.in_use()]
     for version in versions:
         _refuse_if_routed(server, name, version)
         await server.runtime.unload(name, version)

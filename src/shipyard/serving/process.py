@@ -22,6 +22,7 @@ from shipyard.config import Settings
 from shipyard.errors import ConfigError, ServingError
 from shipyard.registry.reference import NAME_PATTERN
 from shipyard.serving.app import create_app
+from shipyard.serving.events import PredictionHook
 from shipyard.serving.source import ModelSource
 from shipyard.serving.state import ServerState
 
@@ -126,8 +127,15 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     log_level: str = "info",
+    on_prediction: PredictionHook | None = None,
 ) -> None:
-    """Build the app for ``settings.serving`` and run it (the CLI's and ``-m``'s entry)."""
+    """Build the app for ``settings.serving`` and run it (the CLI's and ``-m``'s entry).
+
+    ``on_prediction`` receives every PredictionEvent after its response is sent (the
+    monitoring sink attaches here).
+    """
     spec = settings.serving
-    app = create_app(source, spec=spec, endpoints=parse_endpoints(endpoints))
+    app = create_app(
+        source, spec=spec, endpoints=parse_endpoints(endpoints), on_prediction=on_prediction
+    )
     run(app, host=host or spec.host, port=spec.port if port is None else port, log_level=log_level)
