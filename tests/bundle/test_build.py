@@ -18,7 +18,8 @@ from shipyard.bundle import (
     infer_signature,
     load_bundle,
 )
-from shipyard.errors import BundleError
+from shipyard.data import DataSchema
+from shipyard.errors import BundleError, DataError
 
 
 class Clip(TransformerMixin, BaseEstimator):
@@ -44,7 +45,7 @@ def test_bundle_holds_every_document_listed_with_its_hash(
         name="housing",
         input_example=frame.head(5),
         profile={"rooms": {"mean": np.float64(5.0), "missing": float("nan")}},
-        data_schema={"columns": ["rooms", "age", "income", "region"]},
+        data_schema=DataSchema.infer(frame).to_dict(),
         test_results={"passed": 3, "failed": 0},
         report_html="<h1>housing</h1>",
         run_id="run-42",
@@ -137,3 +138,30 @@ def test_manifest_records_the_libraries_each_form_needs(hgb_pipeline, housing, t
     assert {"python", "scikit-learn", "skops", "onnx", "onnxruntime", "skl2onnx"} <= set(
         bundle.manifest.environment
     )
+
+
+def test_data_schema_rules_reach_the_signature(ridge_pipeline, housing, tmp_path) -> None:
+    frame, _ = housing
+    schema = DataSchema.infer(frame).to_dict()
+    schema["columns"]["rooms"].update(minimum=1, maximum=12)
+    bundle = build_bundle(
+        ridge_pipeline,
+        tmp_path / "b",
+        name="housing",
+        input_example=frame.head(5),
+        data_schema=schema,
+    )
+    rooms = next(t for t in bundle.manifest.signature.inputs if t.name == "rooms")
+    assert (rooms.minimum, rooms.maximum) == (1, 12)
+
+
+def test_a_data_schema_that_is_not_one_is_refused(ridge_pipeline, housing, tmp_path) -> None:
+    frame, _ = housing
+    with pytest.raises(DataError, match="not a valid data schema"):
+        build_bundle(
+            ridge_pipeline,
+            tmp_path / "b",
+            name="housing",
+            input_example=frame.head(5),
+            data_schema={"columns": ["rooms"]},
+        )

@@ -102,6 +102,8 @@ def build_bundle(
     native = get_flavor(flavor) if flavor else flavor_for(model)
     if signature is None:
         signature = infer_signature(model, input_example, task=task, flavor=native)
+        if data_schema is not None:
+            signature = _with_schema_rules(signature, data_schema)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     write = partial(
@@ -187,6 +189,31 @@ def _keep_onnx_if_equivalent(
         "reason": "predictions differ from scikit-learn beyond the tolerance",
         "equivalence": check.to_dict(),
     }
+
+
+def _with_schema_rules(signature: Signature, data_schema: Mapping[str, Any]) -> Signature:
+    """The inferred signature, with the data schema's value rules on each input it names.
+
+    Datatypes stay as inferred (what the model takes); categories, ranges and
+    nullability come from the schema, so the server refuses at the door what the
+    pipeline would have refused before training.
+    """
+    import dataclasses
+
+    from shipyard.data.schema import DataSchema
+
+    schema = DataSchema.from_dict(data_schema)
+    names = [t.name for t in signature.inputs if t.name in schema.names]
+    rules = {t.name: t for t in schema.to_signature_inputs(names)}
+    inputs = tuple(
+        dataclasses.replace(
+            t, categories=r.categories, minimum=r.minimum, maximum=r.maximum, nullable=r.nullable
+        )
+        if (r := rules.get(t.name)) is not None
+        else t
+        for t in signature.inputs
+    )
+    return dataclasses.replace(signature, inputs=inputs)
 
 
 def infer_signature(
