@@ -27,8 +27,8 @@ __version__ = "0.1.0"
 
 # Imported eagerly, after the subpackage, so that `shipyard.pipeline` is the decorator
 # and not the subpackage of the same name. Both modules import only the standard library.
-from shipyard.pipeline.pipeline import Pipeline, Run, load_pipeline, pipeline  # noqa: E402
-from shipyard.pipeline.step import Step, step  # noqa: E402
+from shipyard.pipeline.pipeline import Pipeline, Run, load_pipeline, pipeline
+from shipyard.pipeline.step import Step, step
 
 _EXPORTS = {
     "log_params": "shipyard.tracking.context",

@@ -116,11 +116,11 @@ def test_step_outside_a_pipeline_is_the_plain_function() -> None:
 def test_load_pipeline_errors_are_clear(tiny: Path) -> None:
     with pytest.raises(PipelineError, match="does not exist"):
         load_pipeline("nope.py:classify", tiny)
-    with pytest.raises(PipelineError, match="has no 'missing'.*classify"):
+    with pytest.raises(PipelineError, match=r"has no 'missing'.*classify"):
         load_pipeline("flow.py:missing", tiny)
     with pytest.raises(PipelineError, match="not a pipeline"):
         load_pipeline("flow.py:BARRIER", tiny)
-    with pytest.raises(PipelineError, match="path/file.py:function"):
+    with pytest.raises(PipelineError, match=r"path/file\.py:function"):
         load_pipeline("flow.py", tiny)
 
 

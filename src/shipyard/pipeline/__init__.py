@@ -5,8 +5,8 @@ Path: ``Pipeline.run`` -> plan (call the function; steps add nodes) -> execute
 or Ray) -> ``RunStore`` records outputs, metrics and lineage.
 """
 
-from shipyard.pipeline.pipeline import Pipeline, Run, StepSummary, load_pipeline, pipeline
 from shipyard.pipeline.events import StepEvent
+from shipyard.pipeline.pipeline import Pipeline, Run, StepSummary, load_pipeline, pipeline
 from shipyard.pipeline.step import Step, StepOutput, step
 
 __all__ = [

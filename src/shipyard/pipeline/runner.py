@@ -8,6 +8,7 @@ steps run in parallel. After a failure nothing new starts; what is running finis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -18,9 +19,9 @@ from typing import Any
 
 from shipyard.errors import PipelineError
 from shipyard.pipeline import materialize
+from shipyard.pipeline.events import Progress, StepEvent
 from shipyard.pipeline.execute import StepResult, StepTask, run_task, run_task_remote
 from shipyard.pipeline.fingerprint import fingerprint
-from shipyard.pipeline.events import Progress, StepEvent
 from shipyard.pipeline.step import Node, StepOutput
 from shipyard.store.runs import RunStore
 
@@ -266,7 +267,5 @@ def _pickle_by_value(fn: Callable[..., Any]) -> None:
 
     module = sys.modules.get(fn.__module__)
     if module is not None and getattr(module, "__shipyard_loaded_from_file__", False):
-        try:
+        with contextlib.suppress(ValueError):  # already registered
             cloudpickle.register_pickle_by_value(module)
-        except ValueError:
-            pass
