@@ -41,4 +41,6 @@ def serve_command(
         from shipyard.registry import Registry
 
         model_source = RegistrySource(Registry(project))
+        if not endpoints and not project.settings.endpoints:
+            endpoints = [f"{name}={ref}" for name, ref in model_source.champions().items()]
     serve(project.settings, model_source, endpoints or [], host=host, port=port)

@@ -184,6 +184,47 @@ def _broken(qs: Quickstart) -> str:
             f"promotion refused: {reason[:120]}")
 
 
+def _serve(qs: Quickstart) -> str:
+    """Serve the champion; the served predictions equal the pipeline model's, exactly."""
+    import httpx
+    import numpy as np
+
+    from shipyard.bundle import load_bundle
+    from shipyard.data import Dataset
+    from shipyard.examples.housing import FEATURES
+    from shipyard.examples.server_process import ServerProcess
+    from shipyard.registry import Registry
+
+    registry = Registry(qs.project)
+    champion = registry.get("housing@champion")
+    rows = Dataset.load(champion.details["evaluation_dataset"], qs.project).to_pandas()[FEATURES].head(200)
+    # the pipeline's own model: the scikit-learn form; the server runs the ONNX form
+    native = load_bundle(registry.bundle_path(champion.ref), prefer="native")
+    expected = native.predict_frame(rows)
+    with ServerProcess(qs.root) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        body = {"dataframe_split": {"columns": FEATURES, "data": rows.to_numpy().tolist()}}
+        served = _ok(client.post("/invocations", json=body))["predictions"]
+        skew = float(np.max(np.abs(np.asarray(served, dtype=float) - expected) / np.abs(expected)))
+        timings = []
+        one = {"dataframe_records": rows.head(1).to_dict(orient="records")}
+        for _ in range(200):
+            started = time.perf_counter()
+            _ok(client.post("/invocations", json=one))
+            timings.append(time.perf_counter() - started)
+        code = server.stop()
+    qs.notes["serve_started_s"] = server.started_s
+    p50 = float(np.median(timings)) * 1000
+    return (f"{champion.ref} served on {server.url} (ready in {server.started_s:.1f}s): "
+            f"200 rows agree with the pipeline's scikit-learn model (max relative diff {skew:.1e}); "
+            f"one-row request p50 {p50:.2f} ms over 200 (HTTP, client included); SIGTERM -> exit {code}")
+
+
+def _ok(response: Any) -> Any:
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.url} answered {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
 STAGES: list[tuple[str, Callable[[Quickstart], str]]] = [
     ("Scaffold the housing example", _scaffold),
     ("Train the baseline (ridge)", _baseline),
@@ -194,6 +235,7 @@ STAGES: list[tuple[str, Callable[[Quickstart], str]]] = [
     ("Evaluation reports", _reports),
     ("Promote the candidate through the gate", _promote_candidate),
     ("A broken model is caught", _broken),
+    ("Serve the champion", _serve),
 ]
 
 

@@ -96,6 +96,13 @@ class RegistrySource:
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
+    def champions(self) -> dict[str, str]:
+        """``{model: "model@champion"}`` for every registered model that has a champion:
+        what ``shipyard serve`` serves when given no endpoint and none is configured."""
+        return {
+            m.name: f"{m.name}@champion" for m in self._registry.models() if "champion" in m.aliases
+        }
+
     def resolve(self, reference: ModelRef | str) -> ResolvedModel:
         version = self._registry.get(reference)
         model = self._registry.load(version.ref)
