@@ -255,3 +255,28 @@ def test_promotion_and_its_evidence_are_stored_in_postgresql(
     stored = registry.history("housing")[-1].evidence
     assert stored == report.to_dict() | {"event_id": None}
     assert stored["evidence"]["p_value"] < 0.05
+
+
+@pytest.mark.parametrize("metric", ["r2", "mae"])
+def test_a_better_candidate_passes_on_a_metric_judged_by_bootstrap_or_test(
+    make_project: Callable[..., Project],
+    bundles: dict[str, Path],
+    eval_rows: pd.DataFrame,
+    metric: str,
+) -> None:
+    higher = metric == "r2"
+    project = make_project(
+        "gate.evaluation_dataset=housing-eval",
+        f"gate.primary_metric={metric}",
+        f"gate.greater_is_better={str(higher).lower()}",
+    )
+    Dataset.snapshot(eval_rows, "housing-eval", project)
+    registry = Registry(project)
+    for kind in ("champion", "better", "worse"):
+        registry.register("housing", bundles[kind])
+    promote(registry, "housing:1", actor="ana")
+    report = promote(registry, "housing:2", actor="bo", n_bootstrap=400)
+    assert report.outcome == "promoted"
+    assert report.evidence.p_value is not None and report.evidence.p_value < 0.01
+    with pytest.raises(PromotionRefused, match="significance"):
+        promote(registry, "housing:3", actor="bo", n_bootstrap=400)

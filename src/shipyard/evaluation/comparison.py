@@ -266,14 +266,35 @@ def _delta(
     if len(dist) < max(2, 0.9 * settings["n_resamples"]):
         return point
     low, high = metrics.percentile_interval(dist, settings["confidence"])
-    # no test of its own: judged by whether the paired interval excludes 0
+    # no test of its own: judged by whether the paired interval excludes 0, with the
+    # p-value that inverts the same percentile interval (so the two always agree)
     sign = 1 if GREATER_IS_BETTER.get(name, True) else -1
     judged = NO_DIFFERENCE
     if low > 0 or high < 0:
         judged = BETTER if sign * (c_value - h_value) > 0 else WORSE
     return MetricDelta(
-        name, c_value, h_value, c_value - h_value, low, high, "paired bootstrap", None, judged
+        name,
+        c_value,
+        h_value,
+        c_value - h_value,
+        low,
+        high,
+        "paired bootstrap",
+        bootstrap_pvalue(dist),
+        judged,
     )
+
+
+def bootstrap_pvalue(distribution: np.ndarray) -> float:
+    """Two-sided p-value of "no difference" from a paired bootstrap distribution of a delta.
+
+    Twice the smaller tail share on either side of 0, with the +1 correction so that a
+    finite number of resamples never claims p = 0 (its resolution is 1 / (B + 1)).
+    """
+    n = len(distribution)
+    below = (np.count_nonzero(distribution <= 0) + 1) / (n + 1)
+    above = (np.count_nonzero(distribution >= 0) + 1) / (n + 1)
+    return float(min(1.0, 2 * min(below, above)))
 
 
 def _value(ev: Evaluation, name: str) -> float:

@@ -131,6 +131,15 @@ class EvaluationReport:
         )
 
 
+_MCNEMAR = {
+    "statistic": "McNemar's test",
+    "used_for": "accuracy: are the two models' error rates different?",
+    "assumes": "paired binary outcomes (right/wrong) on the same independent rows; exact "
+    "binomial below 25 discordant rows, else χ² with continuity correction",
+    "caveat": "uses only rows where exactly one model errs; says nothing about probabilities",
+}
+
+
 def assumptions(ev: Evaluation, comparison: Comparison | None) -> list[dict[str, str]]:
     """Each statistic in the report, what it is used for, what it assumes, when it misleads."""
     level = f"{ev.confidence:.0%}"
@@ -173,13 +182,6 @@ def assumptions(ev: Evaluation, comparison: Comparison | None) -> list[dict[str,
                 "caveat": "as for the bootstrap interval",
             },
             {
-                "statistic": "McNemar's test",
-                "used_for": "accuracy: are the two models' error rates different?",
-                "assumes": "paired binary outcomes (right/wrong) on the same independent rows; exact "
-                "binomial below 25 discordant rows, else χ² with continuity correction",
-                "caveat": "uses only rows where exactly one model errs; says nothing about probabilities",
-            },
-            {
                 "statistic": "Paired t-test",
                 "used_for": "mean per-row loss difference (log loss; squared and absolute error)",
                 "assumes": "rows independent; per-example loss differences approximately normal (their "
@@ -195,6 +197,7 @@ def assumptions(ev: Evaluation, comparison: Comparison | None) -> list[dict[str,
                 "caveat": "tests the median-like centre, not the mean: it can disagree with the t-test "
                 "when a few rows dominate",
             },
+            *([_MCNEMAR] if ev.task == "classification" else []),
             {
                 "statistic": "Verdict",
                 "used_for": f"better / worse / no significant difference, from the {LABELS.get(comparison.headline_metric, comparison.headline_metric)} "

@@ -137,7 +137,7 @@ class PromotionPolicy:
                 p is not None and p < self.alpha,
                 p,
                 self.alpha,
-                f"paired {ev.test or 'test'} on {ev.n_rows} rows gives p = {_num(p)}, "
+                f"{_test_name(ev.test)} on {ev.n_rows} rows gives p = {_num(p)}, "
                 f"needs p < {_num(self.alpha)}",
             ),
         ]
@@ -210,3 +210,9 @@ def _higher_is_better() -> dict[str, bool]:
     from shipyard.evaluation.significance import METRICS
 
     return {name: m.higher_is_better for name, m in METRICS.items()}
+
+
+def _test_name(test: str | None) -> str:
+    if not test:
+        return "paired test"
+    return test if test.startswith("paired") else f"paired {test}"
