@@ -83,6 +83,7 @@ class MonitoringSpec(Spec):
     # (brokers' default, so a broker that is down never slows a request)
     overflow: Literal["block", "drop_oldest", "drop_new"] | None = None
     block_timeout_s: float = Field(5.0, gt=0)
+    drain_timeout_s: float = Field(10.0, ge=0)  # at shutdown, how long to write what is queued
     batch_size: int = Field(1000, gt=0)
     flush_interval_s: float | None = Field(None, gt=0)
     stream: str = Field("shipyard-events", pattern=r"^[A-Za-z0-9_-]{1,100}$")
@@ -328,15 +329,12 @@ def _config_error(
         if where is None:
             line = lines.get(loc) or lines.get(loc[:-1])
             where = f"{source} line {line}" if line else source
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
-            problem = f"{key}: unknown key" + (
-                f"; allowed here: {', '.join(allowed)}" if allowed else ""
-            )
-        elif err["type"] == "missing":
-            problem = f"{key}: required, and not given"
+        if err["type"] == "missing":
+            problem = f"{key}: {err['msg']}"
         else:
             problem = f"{key}: {err['msg']} (got {err.get('input')!r})"
+        if err["type"] == "extra_forbidden" and (allowed := _allowed_keys(loc[:-1])):
+            problem += f"; allowed: {', '.join(allowed)}"
         problems.append(f"{where}: {problem}")
     return ConfigError("; ".join(problems), hint="fix the value or remove the key")
 

@@ -7,6 +7,8 @@ through ``Database.transaction()``: all of it lands, or none of it.
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,7 +88,10 @@ def _make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
             # WAL lets readers and one writer work at once; busy_timeout makes other
-            # writers wait instead of failing; NORMAL is durable at each commit in WAL.
+            # writers wait instead of failing. synchronous=NORMAL in WAL: a commit
+            # survives the process dying and the file never corrupts, but a power loss
+            # or OS crash may undo the last commits (FULL fsyncs each commit; its cost
+            # is measured in benchmarks/RESULTS.md).
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -126,30 +131,70 @@ def _migrate(engine: Engine, url: str) -> None:
     """Bring the schema to the newest Alembic revision, once per process and URL."""
     if url in _migrated:
         return
-    from alembic import command
-    from alembic.config import Config
-
     with _migrate_lock:
         if url in _migrated:
             return
-        cfg = Config()
-        cfg.set_main_option("script_location", str(_MIGRATIONS))
         try:
-            with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    # Several processes opening a new database at once would each create
-                    # the tables; all but one would fail. Queue them: the lock is held
-                    # until this transaction commits, and the next one finds the schema
-                    # at head. (SQLite queues them already: BEGIN IMMEDIATE.)
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            if not _at_head(engine):
+                _upgrade(engine)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open metadata store {_redact(url)}: {getattr(exc, 'orig', None) or exc}",
                 hint="check the store URI in shipyard.yaml (store:) or $SHIPYARD_STORE",
             ) from None
         _migrated.add(url)
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database is at the newest revision, asked without importing Alembic
+    (a third of the start-up time of a command that opens the store)."""
+    head = _head_revision()
+    if head is None:
+        return False
+    with engine.connect().execution_options(shipyard_read_only=True) as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    return list(current) == [head]
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    """The one head of the migration scripts, read from their text; None when unsure."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (_MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        revision = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+        parent = re.search(r"^down_revision\s*=\s*(.+)$", text, re.MULTILINE)
+        if revision is None or parent is None:
+            return None
+        revisions.add(revision.group(1))
+        value = parent.group(1).strip()
+        if value != "None":
+            quoted = re.fullmatch(r"['\"]([^'\"]+)['\"]", value)
+            if quoted is None:  # a merge (a tuple of parents): let Alembic decide
+                return None
+            parents.add(quoted.group(1))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _upgrade(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several processes opening a new database at once would each create the
+            # tables; all but one would fail. Queue them: the lock is held until this
+            # transaction commits, and the next one finds the schema at head. (SQLite
+            # queues them already: BEGIN IMMEDIATE.)
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
 
 
 def table_names(engine: Engine) -> list[str]:

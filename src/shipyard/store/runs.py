@@ -6,13 +6,16 @@ ORM rows stay inside this module.
 
 from __future__ import annotations
 
+import builtins
+import json
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 
 from shipyard.errors import NotFoundError, StoreError
 from shipyard.store.db import Database
@@ -166,8 +169,7 @@ class RunStore:
                 )
             )
             s.flush()
-            for key, value in params.items():
-                s.add(ParamRow(run_id=run_id, key=key, value=value, source_step=None))
+            _upsert_params(s, run_id, None, params)
 
     def finish_run(
         self,
@@ -286,20 +288,20 @@ class RunStore:
             )
             keys = source.details.get("params", [])
             if keys:
-                for prow in s.scalars(
-                    select(ParamRow).where(ParamRow.run_id == source_run, ParamRow.key.in_(keys))
-                ):
-                    s.merge(
-                        ParamRow(run_id=run_id, key=prow.key, value=prow.value, source_step=step)
+                carried = s.execute(
+                    select(ParamRow.key, ParamRow.value).where(
+                        ParamRow.run_id == source_run, ParamRow.key.in_(keys)
                     )
+                ).all()
+                _upsert_params(s, run_id, step, dict(carried))
             metric_rows = s.execute(
                 select(MetricRow.key, MetricRow.value, MetricRow.step, MetricRow.timestamp).where(
                     MetricRow.run_id == source_run, MetricRow.source_step == step
                 )
             ).all()
             if metric_rows:
-                s.execute(
-                    insert(MetricRow),
+                s.connection().execute(
+                    _METRICS_INSERT,
                     [
                         {
                             "run_id": run_id,
@@ -372,12 +374,20 @@ class RunStore:
         metrics: Sequence[Metric],
         artifacts: Sequence[ArtifactRecord],
     ) -> None:
-        for key, value in params.items():
-            s.merge(ParamRow(run_id=run_id, key=key, value=value, source_step=step))
+        for m in metrics:
+            # SQLite turns NaN into NULL (refused) and keeps inf; PostgreSQL keeps both.
+            # Refuse them here so that every backend stores the same thing.
+            if not math.isfinite(m.value):
+                raise StoreError(
+                    f"metric {m.key!r} at step {m.step} is {m.value}; the store keeps finite numbers only",
+                    hint="log a finite value, or skip the value and log the failure as a parameter",
+                )
+        _upsert_params(s, run_id, step, params)
         if metrics:
-            # one executemany: this is what makes per-value logging cheap
-            s.execute(
-                insert(MetricRow),
+            # one executemany: this is what makes per-value logging cheap. A Core insert
+            # on the session's connection, not the ORM's bulk path: half the time
+            s.connection().execute(
+                _METRICS_INSERT,
                 [
                     {
                         "run_id": run_id,
@@ -439,7 +449,8 @@ class RunStore:
                 q = q.where(RunRow.pipeline == pipeline)
             return [self._record(s, row, full=False) for row in s.scalars(q)]
 
-    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+    # `list` is a method of this class: spell the builtin out after it
+    def metric_history(self, run_id: str, key: str) -> builtins.list[Metric]:
         with self.db.read() as s:
             rows = s.execute(
                 select(MetricRow.key, MetricRow.value, MetricRow.step, MetricRow.timestamp)
@@ -523,6 +534,52 @@ class RunStore:
             s.add(
                 LineageRow(run_id=run_id, step=step, digest=digest, kind=kind, direction=direction)
             )
+
+
+_METRICS_INSERT = insert(cast(Table, MetricRow.__table__))
+
+
+def _upsert_params(s: Any, run_id: str, step: str | None, params: Mapping[str, Any]) -> None:
+    """Insert or replace parameters in one statement.
+
+    A read-then-write merge races when two processes log the same key to one run on
+    PostgreSQL (one fails on the primary key); ``ON CONFLICT DO UPDATE`` does not.
+    Values are checked first, so that every backend refuses the same ones.
+    """
+    if not params:
+        return
+    for key, value in params.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"parameter {key!r} has value {value!r} of type {type(value).__name__}, "
+                "which is not a JSON value",
+                hint="parameters are numbers, strings, booleans, None, and lists or dicts of them",
+            ) from None
+    rows = [
+        {"run_id": run_id, "key": k, "value": v, "source_step": step} for k, v in params.items()
+    ]
+    dialect = s.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(ParamRow).values(rows)
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(ParamRow).values(rows)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        for key, value in params.items():
+            s.merge(ParamRow(run_id=run_id, key=key, value=value, source_step=step))
+        return
+    s.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": stmt.excluded.value, "source_step": stmt.excluded.source_step},
+        )
+    )
 
 
 def _step(row: StepRunRow) -> StepRecord:
