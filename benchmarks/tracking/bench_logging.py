@@ -13,10 +13,10 @@ this checkout of Shipyard; the Makefile makes it). What is timed:
   its maximum per call, B times. Shipyard: ``shipyard.log_metrics({1000 keys}, step=s)``
   B times in one step. The same 1000 keys at one step per call on both sides.
 
-Both durability settings of Shipyard's SQLite are measured: ``synchronous=NORMAL``
-(its default in WAL mode: a commit survives the process dying, the last commits may be
-lost if the machine loses power) and ``FULL`` (fsync at every commit, as MLflow's
-SQLite store does with SQLite's defaults). Every round checks that every value was
+Both durability settings of Shipyard's SQLite are measured: ``synchronous=FULL``
+(its default: fsync at every commit, as MLflow's SQLite store does with SQLite's
+defaults) and ``NORMAL`` (a commit survives the process dying, the last commits may
+be lost if the machine loses power). Every round checks that every value was
 stored, by counting them through a new connection.
 """
 
@@ -123,7 +123,7 @@ class ShipyardSide:
         root.mkdir(parents=True, exist_ok=True)
         self.project = Project.open(root)
         db = self.project.db
-        if synchronous != "NORMAL":
+        if synchronous != "FULL":  # FULL is Shipyard's default
 
             @event.listens_for(db.engine, "connect")
             def _sync(dbapi_conn: Any, _record: Any) -> None:
