@@ -242,3 +242,36 @@ def _value(value: Any) -> str:
     if value is None:
         return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@models_app.command("import-mlflow")
+def import_mlflow(
+    ctx: typer.Context,
+    directory: Annotated[str, typer.Argument(help="an MLflow model directory (holds MLmodel)")],
+    name: Annotated[str, typer.Option("--name", help="register it under this model name")],
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            help="allow a pickled scikit-learn model: unpickling runs code, only for files you made"
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bundle an MLflow model (sklearn or onnx flavor) and register it as a new version."""
+    import tempfile
+    from pathlib import Path
+
+    from shipyard.bundle import import_mlflow_model
+
+    registry = _registry(ctx)
+    with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-") as tmp:
+        bundle = import_mlflow_model(
+            directory, Path(tmp) / "bundle", name=name, trust_pickle=trust_pickle
+        )
+        version = registry.register(name, bundle.path, tags={"imported_from": "mlflow"})
+    if as_json:
+        print_json({"model": version.name, "version": version.version, "flavor": version.flavor})
+        return
+    console.print(
+        f"imported {escape(directory)} as [bold]{version.name}:{version.version}[/] ({version.flavor})"
+    )
