@@ -83,6 +83,19 @@ class NotFoundError(StoreError, LookupError):
         super().__init__(f"{kind} '{key}' not found", hint=hint)
 
 
+class InvalidArgument(ShipyardError, ValueError):
+    """An argument given to a computation cannot be used as it is (statistics, metrics).
+
+    Capabilities subclass it together with their branch, e.g.
+    ``class MetricInputError(EvaluationError, InvalidArgument)``.
+    """
+
+    def __init__(self, name: str, problem: str, *, hint: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__(f"{name} {problem}", hint=hint)
+
+
 class PathEscapeError(StoreError, ValueError):
     """A user-supplied name would reach outside its root directory."""
 

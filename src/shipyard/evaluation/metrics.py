@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn import metrics as skm
 
-from shipyard.errors import EvaluationError
+from shipyard.errors import EvaluationError, InvalidArgument
 
 # Values a bootstrap batch holds at once: 4M int64 indices = 32 MB, as many gathered values.
 _BATCH_CELLS = 4_000_000
@@ -24,13 +24,8 @@ _BATCH_CELLS = 4_000_000
 Average = Literal["binary", "micro", "macro", "weighted"]
 
 
-class MetricInputError(EvaluationError, ValueError):
+class MetricInputError(EvaluationError, InvalidArgument):
     """Arrays given to a metric or a comparison cannot be used as they are."""
-
-    def __init__(self, name: str, problem: str, *, hint: str) -> None:
-        self.name = name
-        self.problem = problem
-        super().__init__(f"{name} {problem}", hint=hint)
 
 
 @dataclass(frozen=True)

@@ -35,18 +35,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from shipyard.errors import MonitoringError
+from shipyard.errors import InvalidArgument, MonitoringError
 
 DEFAULT_EPS = 1e-4
 
 
-class DriftInputError(MonitoringError, ValueError):
+class DriftInputError(MonitoringError, InvalidArgument):
     """Values given to a drift statistic cannot be used as they are."""
-
-    def __init__(self, name: str, problem: str, *, hint: str) -> None:
-        self.name = name
-        self.problem = problem
-        super().__init__(f"{name} {problem}", hint=hint)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from shipyard.errors import RolloutError
+from shipyard.errors import InvalidArgument, RolloutError
 from shipyard.monitoring.drift_stats import (
     bin_counts,
     category_counts,
@@ -34,13 +34,8 @@ from shipyard.monitoring.drift_stats import (
 Alternative = Literal["two-sided", "less", "greater"]
 
 
-class ExperimentInputError(RolloutError, ValueError):
+class ExperimentInputError(RolloutError, InvalidArgument):
     """Counts or outcomes given to an A/B statistic cannot be used as they are."""
-
-    def __init__(self, name: str, problem: str, *, hint: str) -> None:
-        self.name = name
-        self.problem = problem
-        super().__init__(f"{name} {problem}", hint=hint)
 
 
 @dataclass(frozen=True)
