@@ -151,7 +151,7 @@ def test_setting_routing_swaps_the_endpoint_to_the_new_version(manage: TestClien
 def test_unknown_routing_policy_is_refused(manage: TestClient) -> None:
     response = manage.put(
         "/management/endpoints/housing",
-        json={"policy": "canary", "model": "housing:2"},
+        json={"policy": "rainbow", "model": "housing:2"},
         headers=AUTH,
     )
     assert response.status_code == 400

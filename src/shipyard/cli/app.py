@@ -52,6 +52,9 @@ def _mount_optional() -> None:
         ("shipyard.cli.testing", None),
         ("shipyard.cli.report", None),
         ("shipyard.cli.serve", None),
+        ("shipyard.cli.rollout", None),
+        ("shipyard.cli.monitor", None),
+        ("shipyard.cli.watch", None),
     ):
         try:
             mod = importlib.import_module(module)

@@ -16,6 +16,7 @@ from shipyard.config import ServingSpec
 from shipyard.serving import management
 from shipyard.serving.errors import ModelNotReady, json_response, oip_error
 from shipyard.serving.events import PredictionHook
+from shipyard.serving.feedback import post_outcomes
 from shipyard.serving.inference import mlflow_invocations, oip_infer
 from shipyard.serving.metrics import CONTENT_TYPE
 from shipyard.serving.oip import tensor_metadata
@@ -86,6 +87,7 @@ def _routes() -> list[Route]:
         Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
         Route("/endpoints/{name}/invocations", mlflow_invocations, methods=["POST"]),
+        Route("/endpoints/{name}/outcomes", post_outcomes, methods=["POST"]),
         Route("/ping", mlflow_health, methods=["GET"]),
         Route("/health", mlflow_health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),

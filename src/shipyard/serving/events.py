@@ -31,6 +31,8 @@ class PredictionEvent:
     outputs: Mapping[str, np.ndarray]
     latency_s: float
     shadow: bool = False  # a mirrored prediction whose answer was not returned
+    status: int = 200  # the HTTP status answered (an error event has no outputs)
+    key: str | None = None  # the routing key the variant was chosen by (e.g. a user id)
 
 
 PredictionHook = Callable[[PredictionEvent], None]

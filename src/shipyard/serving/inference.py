@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from shipyard.bundle.signature import Signature
 from shipyard.serving import mlflow_protocol, oip
-from shipyard.serving.errors import ModelNotFound, mlflow_error, oip_error
+from shipyard.serving.errors import ModelNotFound, mlflow_error, oip_error, status_of
 from shipyard.serving.events import PredictionEvent, emit
 from shipyard.serving.limits import read_body
 from shipyard.serving.router import RouteContext, Variant
@@ -47,6 +47,7 @@ class Protocol:
     decode: Callable[[bytes, Mapping[str, str], Signature, int], Decoded]
     encode: Callable[[Any, Mapping[str, np.ndarray], Target, str], tuple[bytes, dict[str, str]]]
     error: Callable[[BaseException, str | None], Response]
+    parameters: Callable[[Any], Mapping[str, Any]] = lambda decoded: {}  # for routing
 
 
 def _oip_decode(body: bytes, headers: Mapping[str, str], sig: Signature, max_rows: int) -> Decoded:
@@ -89,7 +90,7 @@ def _mlflow_encode(
     return mlflow_protocol.encode(outputs), {"content-type": "application/json"}
 
 
-OIP = Protocol(_oip_decode, _oip_encode, oip_error)
+OIP = Protocol(_oip_decode, _oip_encode, oip_error, lambda request: request.parameters)
 MLFLOW = Protocol(_mlflow_decode, _mlflow_encode, mlflow_error)
 
 
@@ -122,14 +123,27 @@ async def answer(
     try:
         if name is None:
             raise ModelNotFound("(default endpoint)", known=server.names())
-        target = server.target(name, version, RouteContext(rid, raw))
-        body = await read_body(request, spec.max_body_bytes, raw)
-        signature = target.served.signature
-        args = (body, raw, signature, spec.max_batch_rows)
-        if len(body) > OFFLOAD_BYTES:
-            columns, rows, decoded = await asyncio.to_thread(protocol.decode, *args)
+        policy = server.router.get(name) if version is None else None
+        if policy is not None and not getattr(policy, "reads", frozenset()) <= {"header"}:
+            # the policy routes on parameters or features: decode first, with the
+            # signature of the endpoint's first variant, then route
+            body = await read_body(request, spec.max_body_bytes, raw)
+            first = policy.variants[0]
+            signature = server.runtime.get(first.model, first.version).signature
+            columns, rows, decoded = await _decode(
+                protocol, body, raw, signature, spec.max_batch_rows
+            )
+            context = RouteContext(rid, raw, protocol.parameters(decoded), _features(columns))
+            target = server.target(name, version, context)
+            if target.served.signature != signature:
+                columns, rows = validate_columns(
+                    columns, target.served.signature, max_rows=spec.max_batch_rows
+                )
         else:
-            columns, rows, decoded = protocol.decode(*args)
+            target = server.target(name, version, RouteContext(rid, raw))
+            body = await read_body(request, spec.max_body_bytes, raw)
+            args = (body, raw, target.served.signature, spec.max_batch_rows)
+            columns, rows, decoded = await _decode(protocol, *args)
         outputs = await target.served.batcher.predict(columns, rows, spec.request_timeout_s)
         content, headers = protocol.encode(decoded, outputs, target, rid)
     except ClientDisconnect:
@@ -138,6 +152,14 @@ async def answer(
         response = protocol.error(exc, rid)
         response.headers["x-request-id"] = rid
         _record(server, target, response.status_code, started)
+        hook = server.on_prediction
+        if target is not None and hook is not None and getattr(hook, "records_status", False):
+            served = target.served
+            failed = PredictionEvent(
+                rid, arrived, target.endpoint, served.name, served.version, target.variant,
+                {}, {}, time.perf_counter() - started, status=response.status_code, key=target.key,
+            )  # fmt: skip
+            response.background = BackgroundTask(emit, hook, failed)
         return response
     finally:
         server.metrics.in_flight.dec()
@@ -151,11 +173,32 @@ async def answer(
     if server.on_prediction is not None or target.mirrors:
         event = PredictionEvent(
             rid, arrived, target.endpoint, served.name, served.version, target.variant,
-            columns, outputs, latency,
+            columns, outputs, latency, key=target.key,
         )  # fmt: skip
         background = BackgroundTask(_after_response, server, event, target.mirrors, rows)
     _record(server, target, 200, started)
     return Response(content, 200, headers, background=background)
+
+
+async def _decode(
+    protocol: Protocol, body: bytes, headers: Mapping[str, str], signature: Signature, rows: int
+) -> Decoded:
+    args = (body, headers, signature, rows)
+    if len(body) > OFFLOAD_BYTES:
+        return await asyncio.to_thread(protocol.decode, *args)
+    return protocol.decode(*args)
+
+
+def _features(columns: Mapping[str, np.ndarray]) -> Callable[[str], Any]:
+    """A routing policy's view of the request's inputs: a feature's first-row value."""
+
+    def first(name: str) -> Any:
+        values = columns.get(name)
+        if values is None or values.size == 0:
+            return None
+        return values.reshape(-1)[0]
+
+    return first
 
 
 def _record(server: ServerState, target: Target | None, code: int, started: float) -> None:
@@ -175,7 +218,10 @@ async def _after_response(
     hook = server.on_prediction
     if hook is not None:
         emit(hook, event)
+    guard = server.shadows
     for variant in mirrors:
+        if not guard.admit(variant.label):
+            continue  # failing or swamped: it gets no more of the primary's time for now
         started = time.perf_counter()
         try:
             served = server.runtime.get(variant.model, variant.version)
@@ -184,12 +230,18 @@ async def _after_response(
             )
             outputs = await served.batcher.predict(columns, rows, server.spec.request_timeout_s)
         except Exception as exc:
-            logger.warning(
-                "shadow %s failed for request %s: %s", variant.label, event.request_id, exc
-            )
+            guard.done(variant.label, exc, event.request_id)
+            if hook is not None and getattr(hook, "records_status", False):
+                emit(hook, PredictionEvent(
+                    event.request_id, event.time, event.endpoint, variant.model, variant.version,
+                    variant.name, {}, {}, time.perf_counter() - started, shadow=True,
+                    status=status_of(exc), key=event.key,
+                ))  # fmt: skip
             continue
+        guard.done(variant.label)
         if hook is not None:
             emit(hook, PredictionEvent(
                 event.request_id, event.time, event.endpoint, served.name, served.version,
                 variant.name, columns, outputs, time.perf_counter() - started, shadow=True,
+                key=event.key,
             ))  # fmt: skip

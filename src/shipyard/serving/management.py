@@ -11,7 +11,8 @@ Routes (errors are ``{"error": message}``, as in the Open Inference Protocol):
     POST   /management/models                        {"reference": "housing:3"}
     DELETE /management/models/{name}/versions/{v}    unload one version
     GET    /management/endpoints                     endpoint routing table
-    PUT    /management/endpoints/{endpoint}          {"policy": "single", "model": REF}
+    PUT    /management/endpoints/{endpoint}          an endpoint spec (shipyard.rollout.spec):
+                                                     {"strategy": "canary", "stable": REF, ...}
     DELETE /management/endpoints/{endpoint}
     POST   /v2/repository/index                      Triton's repository index
     POST   /v2/repository/models/{name}/load         {"parameters": {"version"|"alias": ..}}
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shipyard.rollout.spec import parse_endpoint
 from shipyard.serving.errors import (
     Conflict,
     InvalidInput,
@@ -39,7 +41,9 @@ from shipyard.serving.errors import (
     oip_error,
 )
 from shipyard.serving.limits import parse_json, read_body
+from shipyard.serving.routing_policies import EndpointSync, apply_spec
 from shipyard.serving.state import ServerState
+from shipyard.store.rollouts import RolloutActiveError
 
 MAX_MANAGEMENT_BODY = 64 * 1024
 
@@ -52,11 +56,6 @@ class _Body(BaseModel):
 
 class LoadSpec(_Body):
     reference: str = Field(max_length=320)
-
-
-class EndpointSpec(_Body):
-    policy: Literal["single"] = "single"
-    model: str = Field(max_length=320)
 
 
 class RepositoryParameters(BaseModel):
@@ -124,17 +123,37 @@ async def unload_version(request: Request, server: ServerState) -> Any:
 
 
 async def list_endpoints(request: Request, server: ServerState) -> Any:
-    return {"endpoints": {n: p.to_dict() for n, p in server.router.endpoints.items()}}
+    table: dict[str, Any] = {
+        "endpoints": {n: p.to_dict() for n, p in server.router.endpoints.items()}
+    }
+    sync: EndpointSync | None = getattr(request.app.state, "endpoint_sync", None)
+    if sync is not None:  # stored revisions applied here, and why any was not
+        table["store"] = sync.describe()
+    return table
 
 
 async def set_endpoint(request: Request, server: ServerState) -> Any:
-    spec: EndpointSpec = await _parse(request, EndpointSpec)
-    policy = await server.route_endpoint(request.path_params["endpoint"], spec.model)
+    """Route an endpoint by any spec of ``shipyard.rollout.spec`` (hot swap); with a store
+    attached the spec is also stored, and a canary with steps starts its rollout."""
+    name = request.path_params["endpoint"]
+    raw = parse_json(await read_body(request, MAX_MANAGEMENT_BODY))
+    spec = parse_endpoint(name, raw, where=f"endpoint '{name}'")
+    sync: EndpointSync | None = getattr(request.app.state, "endpoint_sync", None)
+    try:
+        if sync is not None:
+            policy, _ = await sync.put(name, spec, actor="management-api")
+        else:
+            policy = await apply_spec(server, name, spec)
+    except RolloutActiveError as exc:
+        raise Conflict(exc.message, hint=exc.hint) from None
     return policy.to_dict()
 
 
 async def remove_endpoint(request: Request, server: ServerState) -> Any:
-    return {"removed": server.router.remove(request.path_params["endpoint"]).to_dict()}
+    name = request.path_params["endpoint"]
+    sync: EndpointSync | None = getattr(request.app.state, "endpoint_sync", None)
+    policy = await sync.delete(name, actor="management-api") if sync else server.router.remove(name)
+    return {"removed": policy.to_dict()}
 
 
 async def repository_index(request: Request, server: ServerState) -> Any:

@@ -35,6 +35,7 @@ class InferRequest:
     outputs: tuple[str, ...] | None  # None: every output
     binary_outputs: Mapping[str, bool]  # per-output binary_data flags the caller set
     binary_by_default: bool  # parameters.binary_data_output
+    parameters: Mapping[str, Any]  # the request's parameters, as sent
 
 
 def decode_request(body: bytes, header_length: str | None) -> InferRequest:
@@ -78,7 +79,8 @@ def decode_request(body: bytes, header_length: str | None) -> InferRequest:
     outputs, binary_outputs = _requested_outputs(header.get("outputs"))
     params = header.get("parameters")
     by_default = isinstance(params, dict) and params.get("binary_data_output") is True
-    return InferRequest(request_id, inputs, outputs, binary_outputs, by_default)
+    parameters = params if isinstance(params, dict) else {}
+    return InferRequest(request_id, inputs, outputs, binary_outputs, by_default, parameters)
 
 
 def _decode_tensor(

@@ -34,6 +34,9 @@ _ROUTES: list[tuple[str, str, str, str, str | None, str | None, bool]] = [
      "MlflowRequest", "MlflowResponse", False),
     ("post", "/endpoints/{name}/invocations", "mlflow", "MLflow scoring on a named endpoint",
      "MlflowRequest", "MlflowResponse", False),
+    ("post", "/endpoints/{name}/outcomes", "feedback",
+     "Record outcomes (label, conversion, revenue) of a served prediction", "Outcome", None,
+     False),
     ("get", "/management/models", "management", "Loaded model versions", None, None, True),
     ("post", "/management/models", "management", "Load a version by registry reference",
      "LoadSpec", None, True),
@@ -146,8 +149,25 @@ _SCHEMAS: dict[str, Any] = {
     },
     "EndpointSpec": {
         "type": "object",
-        "required": ["model"],
-        "properties": {"policy": {"enum": ["single"]}, "model": {"type": "string"}},
+        "description": "single {model}; canary {stable, canary, weight, key, segment, rollout}; "
+        "ab {variants: [{name, model, weight}], key}; shadow {primary, shadows: "
+        "[{model, percent}]}; blue_green {blue, green, active}",
+        "required": ["strategy"],
+        "properties": {
+            "strategy": {"enum": ["single", "canary", "ab", "shadow", "blue_green"]},
+            "model": {"type": "string", "example": "housing:3"},
+        },
+    },
+    "Outcome": {
+        "type": "object",
+        "description": "one of request_id or key; outcomes {kind: value} or kind and value",
+        "properties": {
+            "request_id": {"type": "string"},
+            "key": {"type": "string"},
+            "outcomes": {"type": "object", "additionalProperties": {"type": "number"}},
+            "kind": {"type": "string"},
+            "value": {"type": "number"},
+        },
     },
     "RepositoryLoad": {
         "type": "object",

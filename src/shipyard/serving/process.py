@@ -23,8 +23,10 @@ from shipyard.errors import ConfigError, ServingError
 from shipyard.registry.reference import NAME_PATTERN
 from shipyard.serving.app import create_app
 from shipyard.serving.events import PredictionHook
+from shipyard.serving.routing_policies import attach_endpoints
 from shipyard.serving.source import ModelSource
 from shipyard.serving.state import ServerState
+from shipyard.store.db import Database
 
 STARTUP_FAILURE = 3
 
@@ -132,10 +134,13 @@ def serve(
     """Build the app for ``settings.serving`` and run it (the CLI's and ``-m``'s entry).
 
     ``on_prediction`` receives every PredictionEvent after its response is sent (the
-    monitoring sink attaches here).
+    monitoring sink attaches here). Endpoints stored in the project (``shipyard deploy``,
+    ``endpoints:`` of shipyard.yaml) are applied and polled, rollouts advance, and
+    outcomes are taken at ``POST /endpoints/{name}/outcomes``.
     """
     spec = settings.serving
     app = create_app(
         source, spec=spec, endpoints=parse_endpoints(endpoints), on_prediction=on_prediction
     )
+    attach_endpoints(app, Database(settings.store_url), settings)
     run(app, host=host or spec.host, port=spec.port if port is None else port, log_level=log_level)

@@ -1,93 +1,27 @@
 """Endpoint routing: for each request, an endpoint's policy picks the variant that answers.
 
-A ``RoutingPolicy`` sees a ``RouteContext`` (request id and headers, for sticky keys)
-and returns a ``Decision``: the variant whose answer is returned, plus any mirrors
-(shadow variants predicted after the response, never shown). ``SinglePolicy`` is the
-default: one model version takes all traffic. Canary, A/B, shadow and blue-green
-policies plug in here by implementing the same protocol.
+A ``RoutingPolicy`` sees a ``RouteContext`` (request id, headers, the protocol's
+request parameters and, lazily, input features) and returns a ``Decision``: the
+variant whose answer is returned, plus any mirrors (shadow variants predicted after
+the response, never shown). The vocabulary and the policies (``single``, ``canary``,
+``ab``, ``shadow``, ``blue_green``) live in ``shipyard.rollout``; ``Router`` is the
+server's table of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
+from shipyard.rollout.routing import (
+    Decision,
+    RouteContext,
+    RoutingPolicy,
+    SinglePolicy,
+    Variant,
+)
 from shipyard.serving.errors import ModelNotFound
 
-
-@dataclass(frozen=True)
-class Variant:
-    """One arm of an endpoint: a named, resolved model version."""
-
-    name: str
-    reference: str  # as configured, e.g. "housing@champion"
-    model: str
-    version: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.model}:{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "reference": self.reference,
-            "model": self.model,
-            "version": self.version,
-        }
-
-
-@dataclass(frozen=True)
-class RouteContext:
-    """What a policy may look at when choosing: never the body, so routing stays cheap."""
-
-    request_id: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The variant that answers, and the variants mirrored after the response."""
-
-    variant: Variant
-    mirrors: tuple[Variant, ...] = ()
-
-
-class RoutingPolicy(Protocol):
-    """Decides, per request, which variant of an endpoint answers."""
-
-    @property
-    def kind(self) -> str:
-        """The policy's name in the endpoint table: ``single``, ``canary``, ..."""
-        ...
-
-    @property
-    def variants(self) -> tuple[Variant, ...]:
-        """Every variant the policy may choose or mirror; the server keeps them loaded."""
-        ...
-
-    def choose(self, context: RouteContext) -> Decision: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class SinglePolicy:
-    """All traffic to one model version."""
-
-    variant: Variant
-    kind: str = "single"
-
-    @property
-    def variants(self) -> tuple[Variant, ...]:
-        return (self.variant,)
-
-    def choose(self, context: RouteContext) -> Decision:
-        return Decision(self.variant)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"policy": self.kind, "variants": [self.variant.to_dict()]}
+__all__ = ["Decision", "RouteContext", "Router", "RoutingPolicy", "SinglePolicy", "Variant"]
 
 
 class Router:

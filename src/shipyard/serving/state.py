@@ -15,6 +15,7 @@ from shipyard.serving.events import PredictionHook
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.router import Decision, RouteContext, Router, SinglePolicy, Variant
 from shipyard.serving.runtime import Runtime, ServedModel
+from shipyard.serving.shadows import ShadowGuard
 from shipyard.serving.source import ModelSource
 
 PINNED = "pinned"  # the variant label of a request that names its version
@@ -29,6 +30,7 @@ class Target:
     variant: str
     served: ServedModel
     mirrors: tuple[Variant, ...] = ()
+    key: str | None = None  # the routing key the policy chose by
 
 
 @dataclass
@@ -42,6 +44,7 @@ class ServerState:
     version: str = "0.1.0"
     metrics: ServingMetrics = field(default_factory=ServingMetrics)
     router: Router = field(default_factory=Router)
+    shadows: ShadowGuard = field(default_factory=ShadowGuard)
     started: bool = False
     draining: bool = False
     runtime: Runtime = field(init=False)
@@ -81,7 +84,9 @@ class ServerState:
                 decision: Decision = policy.choose(context)
                 variant = decision.variant
                 served = self.runtime.get(variant.model, variant.version)
-                return self._check(Target(name, variant.name, served, decision.mirrors))
+                return self._check(
+                    Target(name, variant.name, served, decision.mirrors, decision.key)
+                )
             return self._check(Target(name, DIRECT, self.runtime.get(name)))
         if not version.isdigit() or len(version) > 10:
             raise ModelNotFound(name, version, known=self.runtime.labels())
