@@ -1,0 +1,243 @@
+"""Prediction events under load: every served request's event lands, and p99 barely moves.
+
+Runs Shipyard's server (one uvicorn process, one-row Open Inference Protocol requests
+to a small numpy model) with monitoring off and on, alternately, ``--rounds`` times
+each; ``wrk`` keeps ``--connections`` clients busy for ``--seconds``. For each run with
+events on, the server is stopped with SIGTERM (it drains and flushes the sink) and the
+events stored are compared with the requests it answered (its own Prometheus counter).
+
+    .venv/bin/python benchmarks/monitoring/events_load.py [--seconds 60] [--connections 32]
+        [--rounds 2] [--sink sqlite|parquet|redis|nats] [--json]
+
+Needs ``wrk`` (``apt-get install -y wrk``). Prints a table, or JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+FEATURES = ("rooms", "area", "age")
+BODY = json.dumps(
+    {
+        "inputs": [
+            {"name": n, "shape": [1], "datatype": "FP32", "data": [v]}
+            for n, v in zip(FEATURES, (3.0, 120.0, 20.0), strict=True)
+        ]
+    }
+)
+
+
+# ---------------------------------------------------------------------- the server
+def serve(project_dir: str, port: int, events: bool) -> None:
+    """Run the server in this process until SIGTERM (``--serve``)."""
+    import numpy as np
+    import pandas as pd
+
+    from shipyard.bundle.signature import Signature, TensorSpec
+    from shipyard.data.profile import profile_frame
+    from shipyard.monitoring import attach, start_monitor
+    from shipyard.project import Project
+    from shipyard.serving import InMemorySource, create_app
+    from shipyard.serving.process import run
+
+    class Linear:
+        signature = Signature(
+            inputs=tuple(TensorSpec(n, "FP32") for n in FEATURES),
+            outputs=(TensorSpec("prediction", "FP32"),),
+        )
+        weights = np.array([20.0, 1.5, -0.3], dtype=np.float32)
+
+        def predict(self, columns: Any) -> dict[str, Any]:
+            X = np.column_stack([columns[n] for n in FEATURES])
+            return {"prediction": X @ self.weights}
+
+    app = create_app(InMemorySource({"housing": {1: Linear()}}), endpoints={"housing": "housing:1"})
+    if events:
+        rng = np.random.default_rng(0)
+        reference = pd.DataFrame(
+            {"rooms": rng.uniform(1, 8, 5000), "area": rng.uniform(30, 300, 5000),
+             "age": rng.uniform(0, 90, 5000)}
+        )  # fmt: skip
+        profile = profile_frame(reference)
+        project = Project.open(project_dir)
+        monitor = start_monitor(
+            project, registry=app.state.server.metrics.registry, profiles=lambda n, v: profile
+        )
+        attach(app, monitor)
+    run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+# ---------------------------------------------------------------------- the driver
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/v2/health/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not come up")
+
+
+def run_wrk(url: str, connections: int, seconds: float, script: str) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", script, url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def served_count(base: str) -> tuple[int, float]:
+    """Requests answered 200 and CPU seconds used, once the last requests have finished."""
+    last = (-1, 0.0)
+    for _ in range(50):  # wrk stops with requests in flight: wait for the counter to settle
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        total, cpu = 0.0, 0.0
+        for line in text.splitlines():
+            if line.startswith("shipyard_inference_requests_total{") and 'code="200"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("shipyard_process_cpu_seconds_total "):
+                cpu = float(line.rsplit(" ", 1)[1])
+        if int(total) == last[0]:
+            return last
+        last = (int(total), cpu)
+        time.sleep(0.2)
+    return last
+
+
+def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, Any]:
+    project = tempfile.mkdtemp(prefix="shipyard-events-load-")
+    stream = f"bench-{os.getpid()}-{time.time_ns()}"  # a broker stream of this run only
+    Path(project, "shipyard.yaml").write_text(
+        f"monitoring:\n  sink: {args.sink}\n  stream: {stream}\n", encoding="utf-8"
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, __file__, "--serve", project, str(port), "on" if events else "off"]
+    proc = subprocess.Popen(cmd, cwd=project)
+    try:
+        wait_up(base, proc)
+        run_wrk(f"{base}/v2/models/housing/infer", args.connections, 2, script)  # warm up
+        warm, cpu_before = served_count(base)
+        result = run_wrk(f"{base}/v2/models/housing/infer", args.connections, args.seconds, script)
+        served, cpu_after = served_count(base)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(120)
+    measured = served - warm
+    result.update(
+        events=events,
+        served=served,
+        measured=measured,
+        cpu_us_per_request=(cpu_after - cpu_before) / max(measured, 1) * 1e6,
+        exit_code=code,
+    )
+    if events:
+        result["stored"] = stored_count(project, args.sink)
+    return result
+
+
+def stored_count(project: str, sink: str) -> int:
+    from shipyard.monitoring import open_events
+    from shipyard.project import Project
+
+    proj = Project.open(project)
+    source = open_events(proj.settings, proj.db)
+    return len(source.recent("housing", shadow=None))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sink", default="sqlite", choices=["sqlite", "parquet", "redis", "nats"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
+        f.write("wrk.body = [[" + BODY + "]]\n")
+        script = f.name
+    runs = []
+    try:
+        for _ in range(args.rounds):
+            for events in (False, True):
+                runs.append(one_run(events, args, script))
+                if not args.json:
+                    print(runs[-1], flush=True)
+    finally:
+        os.unlink(script)
+    off = [r for r in runs if not r["events"]]
+    on = [r for r in runs if r["events"]]
+    summary = {
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "sink": args.sink,
+        "runs": runs,
+        "p99_off_ms": statistics.median(r["p99_ms"] for r in off),
+        "p99_on_ms": statistics.median(r["p99_ms"] for r in on),
+        "rps_off": statistics.median(r["rps"] for r in off),
+        "rps_on": statistics.median(r["rps"] for r in on),
+        "cpu_us_off": statistics.median(r["cpu_us_per_request"] for r in off),
+        "cpu_us_on": statistics.median(r["cpu_us_per_request"] for r in on),
+        "all_events_stored": all(r["stored"] == r["served"] for r in on),
+    }
+    summary["p99_ratio"] = summary["p99_on_ms"] / summary["p99_off_ms"]
+    if args.json:
+        print(json.dumps(summary))
+        return
+    print("| events | req/s | p50 ms | p99 ms | server CPU µs/request | served | stored |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in runs:
+        stored = r.get("stored", "-")
+        print(
+            f"| {'on' if r['events'] else 'off'} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['cpu_us_per_request']:.0f} | {r['served']:,} | "
+            f"{stored if stored == '-' else f'{stored:,}'} |"
+        )
+    print(
+        f"median p99: off {summary['p99_off_ms']:.2f} ms, on {summary['p99_on_ms']:.2f} ms "
+        f"(ratio {summary['p99_ratio']:.3f}); every event stored: {summary['all_events_stored']}"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "on")
+    else:
+        main()

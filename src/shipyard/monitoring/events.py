@@ -1,0 +1,460 @@
+"""Prediction events leave the request path here: a bounded queue and one writer thread.
+
+Path of an event, in four hops: the server's ``on_prediction`` hook calls
+``EventSink.emit`` (enqueue, never raises) -> the writer thread takes a batch (up to
+``batch_size`` events or ``flush_interval_s``) -> observers see it (metrics, drift)
+-> the ``BatchWriter`` stores it (SQL, Parquet, Redis Streams, NATS JetStream).
+
+When the queue is full the overflow policy decides: ``block`` waits (back-pressure on
+the server, at most ``block_timeout_s``; the embedded default, nothing is lost),
+``drop_oldest`` / ``drop_new`` drop and count (brokers' default, so a broker that is
+down never slows a request). A batch that cannot be written because the backend is
+unavailable is retried with exponential backoff until it is written or the sink
+closes; a batch the backend rejects for its content is split until the offending
+events are found, and only those are counted as rejected. ``close`` writes
+everything still queued (within its timeout) and counts what it could not.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from shipyard.errors import MonitoringError
+from shipyard.store.events import event_id
+
+logger = logging.getLogger("shipyard.monitoring")
+
+Overflow = Literal["block", "drop_oldest", "drop_new"]
+Row = dict[str, Any]
+Observer = Callable[[Sequence[Row]], None]
+_WARN_EVERY_S = 30.0
+
+
+class ServedPrediction(Protocol):
+    """What a sink needs of a prediction event (``shipyard.serving.PredictionEvent`` fits)."""
+
+    request_id: str
+    time: float
+    endpoint: str
+    model_name: str
+    model_version: int
+    variant: str
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    latency_s: float
+    shadow: bool
+
+
+class SinkUnavailable(MonitoringError, ConnectionError):
+    """The sink's backend cannot be reached now; the batch is kept and retried."""
+
+    def __init__(self, sink: str, reason: str) -> None:
+        self.sink = sink
+        self.reason = reason
+        super().__init__(
+            f"event sink {sink} is unavailable: {reason}",
+            hint="events are buffered and retried; check that the broker or database is up",
+        )
+
+
+class BatchWriter(Protocol):
+    """Stores batches of event rows; called from the sink's writer thread only.
+
+    ``write`` is durable when it returns and returns how many rows were new (a
+    backend that cannot tell duplicates returns ``len(rows)``). It raises
+    :class:`SinkUnavailable` when the backend cannot be reached (the batch is retried)
+    and anything else when it refuses the rows themselves.
+    """
+
+    name: str
+    batch_rows: int | None  # rows per write call at most (None: the whole batch)
+
+    def open(self) -> None: ...
+
+    def write(self, rows: Sequence[Row]) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    """What a sink did with the events it was given, since it started.
+
+    ``emitted`` = ``written`` + ``duplicates`` + ``dropped`` + ``rejected`` + ``queued``
+    once nothing is in flight.
+    """
+
+    emitted: int
+    written: int
+    duplicates: int
+    dropped: int
+    rejected: int
+    queued: int
+    retries: int
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def event_row(event: ServedPrediction) -> Row:
+    """The stored form of an event: ids mapped by :func:`event_id`, latency in ms.
+
+    Inputs and outputs stay numpy arrays here; each backend encodes them.
+    """
+    shadow = bool(getattr(event, "shadow", False))
+    return {
+        "request_id": event_id(event.request_id, event.variant if shadow else None),
+        "at": float(event.time),
+        "endpoint": event.endpoint,
+        "model_name": event.model_name,
+        "model_version": int(event.model_version),
+        "variant": event.variant,
+        "key": getattr(event, "key", None),
+        "inputs": dict(event.inputs),
+        "outputs": dict(event.outputs),
+        "latency_ms": float(event.latency_s) * 1000.0,
+        "status": int(getattr(event, "status", 200)),
+        "shadow": shadow,
+    }
+
+
+class EventSink:
+    """A bounded queue in front of a BatchWriter, drained by one writer thread.
+
+    It records failed requests too (``records_status``): the server then sends their
+    events, with the HTTP status, so error rates can be judged from the store.
+
+    The sink is itself a prediction hook: pass it (or a ``Monitor``) as the server's
+    ``on_prediction``. Call :meth:`start` once (``open_sink`` does), :meth:`close` at
+    shutdown.
+
+    Args:
+        writer: the backend.
+        queue_size: events held in memory at most.
+        overflow: what a full queue does (module docstring).
+        batch_size: events written per call at most.
+        flush_interval_s: how long an event may wait for its batch to fill.
+        block_timeout_s: with ``block``, how long ``emit`` waits for room before dropping.
+        observers: called with each batch's rows before it is written (metrics, drift).
+        max_backoff_s: the longest wait between retries of an unavailable backend.
+
+    Example:
+        >>> sink = EventSink(SqlWriter(project.db)).start()  # doctest: +SKIP
+        >>> app = create_app(source, on_prediction=sink)  # doctest: +SKIP
+    """
+
+    records_status = True
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        *,
+        queue_size: int = 100_000,
+        overflow: Overflow = "block",
+        batch_size: int = 1000,
+        flush_interval_s: float = 0.2,
+        block_timeout_s: float = 5.0,
+        observers: Iterable[Observer] = (),
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        if overflow not in ("block", "drop_oldest", "drop_new"):
+            raise MonitoringError(
+                f"overflow policy {overflow!r} is unknown",
+                hint="use block, drop_oldest or drop_new",
+            )
+        self.writer = writer
+        self.overflow = overflow
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.block_timeout_s = block_timeout_s
+        self.observers = list(observers)
+        self.max_backoff_s = max_backoff_s
+        self._queue: queue.Queue[ServedPrediction] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()  # counters and drop_oldest's get-then-put
+        self._done = threading.Condition(threading.Lock())
+        self._wake = threading.Event()  # ends a linger or a backoff early (flush, close)
+        self._closing = threading.Event()
+        self._close_deadline = float("inf")
+        self._thread: threading.Thread | None = None
+        self._emitted = self._enqueued = self._handled = 0
+        self._written = self._duplicates = self._dropped = self._rejected = self._retries = 0
+        self._last_error: str | None = None
+        self._last_warning = 0.0
+
+    # ------------------------------------------------------------------ request side
+    def start(self) -> EventSink:
+        """Start the writer thread (once); returns the sink."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"shipyard-events-{self.writer.name}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def emit(self, event: ServedPrediction) -> None:
+        """Queue one event for writing. Never raises; a dropped event is counted."""
+        try:
+            with self._lock:
+                self._emitted += 1
+            if self._closing.is_set():
+                self._drop(1, "the sink is closed")
+            elif self.overflow == "block":
+                self._put_blocking(event)
+            elif self.overflow == "drop_new":
+                self._put_or_drop(event)
+            else:
+                self._put_evicting(event)
+        except Exception:  # the request path must never see a monitoring failure
+            logger.exception("event sink %s failed to queue an event", self.writer.name)
+
+    __call__ = emit
+
+    def _put_blocking(self, event: ServedPrediction) -> None:
+        try:
+            self._queue.put(event, timeout=self.block_timeout_s)
+        except queue.Full:
+            self._drop(1, f"the queue stayed full for {self.block_timeout_s} s")
+            return
+        with self._lock:
+            self._enqueued += 1
+
+    def _put_or_drop(self, event: ServedPrediction) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self._drop(1, "the queue is full")
+            return
+        with self._lock:
+            self._enqueued += 1
+
+    def _put_evicting(self, event: ServedPrediction) -> None:
+        evicted = 0
+        with self._lock:
+            while True:
+                try:
+                    self._queue.put_nowait(event)
+                    self._enqueued += 1
+                    break
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                    except queue.Empty:
+                        continue
+                    evicted += 1
+                    self._dropped += 1
+                    self._handled += 1
+        if evicted:
+            self._warn("the queue is full; dropping the oldest events")
+
+    def _drop(self, n: int, why: str) -> None:
+        with self._lock:
+            self._dropped += n
+        self._warn(f"dropped {n} event(s): {why}")
+
+    # ------------------------------------------------------------------ control
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every event queued before this call is written (or dropped).
+
+        Returns False when ``timeout`` passed first (a backend that is down).
+        """
+        with self._lock:
+            target = self._enqueued
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        with self._done:
+            while self._handled < target:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._alive():
+                    return self._handled >= target
+                self._done.wait(min(left, 0.1))
+                self._wake.set()
+        return True
+
+    def close(self, timeout: float = 30.0) -> SinkStats:
+        """Stop accepting events, write what is queued (within ``timeout``), close the backend.
+
+        Events still unwritten at the deadline are counted as dropped. Idempotent.
+        """
+        self._close_deadline = time.monotonic() + timeout
+        self._closing.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout + 5.0)
+        else:
+            self._discard_queued("the sink was never started")
+        return self.stats()
+
+    def stats(self) -> SinkStats:
+        """Counters since start (see :class:`SinkStats`)."""
+        with self._lock:
+            return SinkStats(
+                emitted=self._emitted,
+                written=self._written,
+                duplicates=self._duplicates,
+                dropped=self._dropped,
+                rejected=self._rejected,
+                queued=self._queue.qsize(),
+                retries=self._retries,
+                last_error=self._last_error,
+            )
+
+    def __enter__(self) -> EventSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ writer thread
+    def _run(self) -> None:
+        opened = self._retry(self.writer.open, "open")
+        while opened:
+            events = self._take()
+            if events:
+                self._handle(events)
+            elif self._closing.is_set():
+                break
+        if not opened:
+            self._discard_queued("the backend never became available before close")
+        try:
+            self.writer.close()
+        except Exception as exc:
+            logger.warning("event sink %s did not close cleanly: %s", self.writer.name, exc)
+
+    def _take(self) -> list[ServedPrediction]:
+        """Up to batch_size events: waits for the first, then lingers for more."""
+        try:
+            first = self._queue.get(timeout=0.02 if self._closing.is_set() else 0.1)
+        except queue.Empty:
+            return []
+        events = [first]
+        deadline = time.monotonic() + self.flush_interval_s
+        self._wake.clear()
+        while len(events) < self.batch_size:
+            try:
+                events.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or self._wake.is_set() or self._closing.is_set():
+                break
+            self._wake.wait(min(left, 0.05))
+        return events
+
+    def _handle(self, events: list[ServedPrediction]) -> None:
+        rows: list[Row] = []
+        for event in events:
+            try:
+                rows.append(event_row(event))
+            except Exception as exc:  # a malformed event object: count it, keep the rest
+                self._count(rejected=1, error=f"not an event: {type(exc).__name__}: {exc}")
+        # failed requests count for error rates (the store) but carry no values to watch
+        served = [r for r in rows if r["status"] < 400]
+        for observe in self.observers:
+            try:
+                observe(served)
+            except Exception:
+                logger.exception("event observer %r failed", observe)
+        chunk = getattr(self.writer, "batch_rows", None) or max(len(rows), 1)
+        for start in range(0, len(rows), chunk):
+            self._write(rows[start : start + chunk])
+        with self._done:
+            with self._lock:
+                self._handled += len(events)
+            self._done.notify_all()
+
+    def _write(self, rows: Sequence[Row]) -> None:
+        written = self._retry(lambda: self.writer.write(rows), "write", len(rows))
+        if written is None:
+            self._count(dropped=len(rows))
+            return
+        if written is _REFUSED:
+            if len(rows) == 1:
+                self._count(rejected=1)
+                return
+            half = len(rows) // 2  # find the rows the backend refuses; keep the others
+            self._write(rows[:half])
+            self._write(rows[half:])
+            return
+        self._count(written=int(written), duplicates=len(rows) - int(written))
+
+    def _retry(self, call: Callable[[], Any], what: str, n: int = 0) -> Any:
+        """Call until it succeeds; None when the sink closes first, _REFUSED on a data error."""
+        delay = 0.05
+        while True:
+            try:
+                result = call()
+                return True if result is None else result
+            except SinkUnavailable as exc:
+                self._count(retries=1, error=str(exc))
+                self._warn(f"{what} failed, retrying: {exc.reason}")
+            except Exception as exc:
+                if what == "write":
+                    self._count(error=f"{type(exc).__name__}: {exc}")
+                    logger.warning(
+                        "event sink %s refused %d event(s): %s", self.writer.name, n, exc
+                    )
+                    return _REFUSED
+                self._count(retries=1, error=f"{type(exc).__name__}: {exc}")
+                self._warn(f"{what} failed, retrying: {type(exc).__name__}: {exc}")
+            if self._closing.is_set() and time.monotonic() >= self._close_deadline:
+                return None
+            self._wake.clear()
+            self._wake.wait(delay)
+            delay = min(delay * 2, self.max_backoff_s)
+
+    def _discard_queued(self, why: str) -> None:
+        n = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+            n += 1
+        if n:
+            self._count(dropped=n)
+            self._warn(f"dropped {n} queued event(s): {why}")
+        with self._done:
+            with self._lock:
+                self._handled += n
+            self._done.notify_all()
+
+    def _count(
+        self,
+        *,
+        written: int = 0,
+        duplicates: int = 0,
+        dropped: int = 0,
+        rejected: int = 0,
+        retries: int = 0,
+        error: str | None = None,
+    ) -> None:
+        with self._lock:
+            self._written += written
+            self._duplicates += duplicates
+            self._dropped += dropped
+            self._rejected += rejected
+            self._retries += retries
+            if error is not None:
+                self._last_error = error
+
+    def _warn(self, message: str) -> None:
+        # a down broker would otherwise log once per event or per retry
+        now = time.monotonic()
+        if now - self._last_warning >= _WARN_EVERY_S:
+            self._last_warning = now
+            logger.warning("event sink %s: %s (stats: %s)", self.writer.name, message, self.stats())
+
+
+_REFUSED = object()

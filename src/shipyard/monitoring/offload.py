@@ -1,0 +1,176 @@
+"""A BatchWriter that runs another one in a child process, off the server's GIL and CPU budget.
+
+The embedded SQLite sink costs ~15 us of CPU per event inside SQLite (four B-trees per
+row) plus its Python; in the server process that time competes with the request
+threads for the GIL. ``ProcessWriter`` keeps only the encoding in the server (one
+``orjson`` call per batch) and hands the bytes to a child process over a pipe; the
+child decodes them and calls the real writer. A child that dies is restarted on the
+next batch (the batch is retried, as for any unavailable backend).
+
+The child is ``python -m shipyard.monitoring.offload MODULE:FUNCTION ARG...``, not a
+multiprocessing child: it never re-imports the server's ``__main__`` (a script without
+an ``if __name__ == "__main__"`` guard would start a second server). Frames on its
+stdin and stdout are a 4-byte big-endian length, then JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import select
+import struct
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+import orjson
+
+from shipyard.monitoring.events import Row, SinkUnavailable
+from shipyard.store.events import encode_json
+
+START_TIMEOUT_S = 60.0
+WRITE_TIMEOUT_S = 60.0
+_HEADER = struct.Struct(">I")
+
+
+class ProcessWriter:
+    """Writes through the BatchWriter that ``factory(*args)`` builds in a child process.
+
+    Args:
+        factory: ``"module:function"``, importable in the child, returning a BatchWriter.
+        args: strings passed to it (e.g. the database URL).
+        name: the name the sink reports.
+
+    Example:
+        >>> ProcessWriter("shipyard.monitoring.sinks:sql_writer", url, name="sqlite")  # doctest: +SKIP
+    """
+
+    batch_rows: int | None = None
+
+    def __init__(self, factory: str, *args: str, name: str) -> None:
+        self.factory = factory
+        self.args = args
+        self.name = name
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def open(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "shipyard.monitoring.offload", self.factory, *self.args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        status = self._receive(START_TIMEOUT_S, "start")
+        if status != "ready":
+            self._stop()
+            raise SinkUnavailable(self.name, f"the writer process failed to open: {status}")
+
+    def write(self, rows: Sequence[Row]) -> int:
+        if self._process is None or self._process.poll() is not None:
+            self.open()
+        assert self._process is not None and self._process.stdin is not None
+        payload = encode_json(list(rows))
+        try:
+            self._process.stdin.write(_HEADER.pack(len(payload)) + payload)
+            self._process.stdin.flush()
+        except OSError as exc:
+            self._stop()
+            raise SinkUnavailable(self.name, f"the writer process is gone ({exc})") from None
+        kind, value = self._receive(WRITE_TIMEOUT_S, "write")
+        if kind == "ok":
+            return int(value)
+        if kind == "unavailable":
+            raise SinkUnavailable(self.name, str(value))
+        raise ValueError(f"the {self.name} writer refused the batch: {value}")
+
+    def close(self) -> None:
+        if self._process is not None and self._process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._process.stdin.write(_HEADER.pack(0))
+                self._process.stdin.close()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._stop()
+
+    def _receive(self, timeout: float, what: str) -> Any:
+        assert self._process is not None and self._process.stdout is not None
+        try:
+            return orjson.loads(_read_frame(self._process.stdout, timeout))
+        except (OSError, EOFError, TimeoutError, orjson.JSONDecodeError) as exc:
+            self._stop()
+            raise SinkUnavailable(
+                self.name, f"the writer process did not {what}: {exc!r}"
+            ) from None
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+
+
+def _read_frame(stream: IO[bytes], timeout: float | None) -> bytes:
+    if timeout is not None:
+        ready, _, _ = select.select([stream], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"no answer within {timeout} s")
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError("the pipe closed")
+    (size,) = _HEADER.unpack(header)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the pipe closed mid-frame")
+    return data
+
+
+def _send(out: IO[bytes], value: Any) -> None:
+    data = orjson.dumps(value)
+    out.write(_HEADER.pack(len(data)) + data)
+    out.flush()
+
+
+def main(argv: list[str]) -> int:
+    """The child: build the writer, then write each batch received until an empty frame."""
+    # Frames go to the real stdout; anything else printed goes to stderr.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    stdin = sys.stdin.buffer
+    try:
+        module, _, function = argv[0].partition(":")
+        writer = getattr(importlib.import_module(module), function)(*argv[1:])
+        writer.open()
+    except Exception as exc:
+        _send(out, f"{type(exc).__name__}: {exc}")
+        return 1
+    _send(out, "ready")
+    try:
+        while True:
+            payload = _read_frame(stdin, None)
+            if not payload:
+                break
+            try:
+                _send(out, ["ok", writer.write(orjson.loads(payload))])
+            except SinkUnavailable as exc:
+                _send(out, ["unavailable", exc.reason])
+            except Exception as exc:
+                _send(out, ["refused", f"{type(exc).__name__}: {exc}"])
+    except (EOFError, OSError):
+        pass  # the server went away
+    finally:
+        writer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,206 @@
+"""Online drift: served rows gathered into windows, each full window checked off the writer thread.
+
+``DriftWatcher.observe`` (an EventSink observer) appends each batch's inputs and
+outputs to its endpoint + model version's open window; a window closes after
+``drift_window`` rows (or ``drift_window_s`` seconds, when set) and goes to one checker
+thread, which runs the DriftDetector, updates the drift metrics and raises alerts. The
+first window of a model version is its output baseline. A checker that falls behind
+skips windows (counted in ``skipped``) rather than holding memory or the writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shipyard.config import MonitoringSpec
+from shipyard.data.profile import Profile
+from shipyard.monitoring.alerts import AlertDispatcher, alerts_from_report, report_link
+from shipyard.monitoring.drift import DriftDetector, DriftReport
+from shipyard.monitoring.events import Row
+from shipyard.monitoring.metrics import MonitoringMetrics
+from shipyard.monitoring.window import Window
+
+logger = logging.getLogger("shipyard.monitoring")
+
+ProfileLookup = Callable[[str, int], Profile | None]
+_PENDING = 4  # windows waiting for the checker at most
+
+
+@dataclass
+class _OpenWindow:
+    started: float
+    inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    events: int = 0
+    rows: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
+
+    def add(self, row: Row) -> None:
+        inputs = row["inputs"]
+        for name, values in inputs.items():
+            self.inputs.setdefault(name, []).append(values)
+        for name, values in row["outputs"].items():
+            self.outputs.setdefault(name, []).append(values)
+        first = next(iter(inputs.values()), None)
+        self.events += 1
+        self.rows += len(first) if first is not None and np.ndim(first) else 1
+        self.first_at = row["at"] if self.first_at is None else self.first_at
+        self.last_at = row["at"]
+
+    def close(self) -> Window:
+        return Window(
+            inputs={k: _concat(v) for k, v in self.inputs.items()},
+            outputs={k: _concat(v) for k, v in self.outputs.items()},
+            events=self.events,
+            rows=self.rows,
+            start=self.first_at,
+            end=self.last_at,
+        )
+
+
+def _concat(parts: list[Any]) -> np.ndarray:
+    try:
+        return np.concatenate(parts)
+    except ValueError:  # scalars, or ragged shapes across requests
+        arrays = [np.asarray(p).reshape(-1) if np.ndim(p) <= 1 else np.asarray(p) for p in parts]
+        first = arrays[0].shape[1:]
+        return np.concatenate([a for a in arrays if a.shape[1:] == first])
+
+
+class DriftWatcher:
+    """Checks every full window of every endpoint's model version against its reference.
+
+    Args:
+        spec: window size, thresholds, correction.
+        profiles: ``(model name, version) -> Profile`` or None when the version has none.
+        metrics: updated with each report (optional).
+        alerts: raises an alert per statistic beyond its threshold (optional).
+        on_report: called with each report (optional; tests, dashboards).
+    """
+
+    def __init__(
+        self,
+        spec: MonitoringSpec,
+        profiles: ProfileLookup,
+        *,
+        metrics: MonitoringMetrics | None = None,
+        alerts: AlertDispatcher | None = None,
+        on_report: Callable[[DriftReport], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.profiles = profiles
+        self.metrics = metrics
+        self.alerts = alerts
+        self.on_report = on_report
+        self.reports: deque[DriftReport] = deque(maxlen=100)
+        self.skipped = 0
+        self._open: dict[tuple[str, str, int], _OpenWindow] = {}
+        self._baseline: dict[tuple[str, str, int], dict[str, np.ndarray]] = {}
+        self._detectors: dict[tuple[str, int], DriftDetector] = {}
+        self._queue: queue.Queue[tuple[tuple[str, str, int], Window] | None] = queue.Queue(_PENDING)
+        self._thread = threading.Thread(target=self._run, name="shipyard-drift", daemon=True)
+        self._thread.start()
+
+    def observe(self, rows: Sequence[Row]) -> None:
+        """Add a batch of served rows to their open windows (an EventSink observer)."""
+        now = time.monotonic()
+        for row in rows:
+            if row.get("shadow"):
+                continue
+            key = (row["endpoint"], row["model_name"], int(row["model_version"]))
+            window = self._open.get(key)
+            if window is None:
+                window = self._open[key] = _OpenWindow(started=now)
+            window.add(row)
+            if window.rows >= self.spec.drift_window:
+                self._close(key)
+        if self.spec.drift_window_s is not None:
+            for key, window in list(self._open.items()):
+                if window.rows and now - window.started >= self.spec.drift_window_s:
+                    self._close(key)
+
+    def _close(self, key: tuple[str, str, int]) -> None:
+        window = self._open.pop(key).close()
+        try:
+            self._queue.put_nowait((key, window))
+        except queue.Full:
+            self.skipped += 1
+            logger.warning("drift checker is behind; skipped a window of %s", key[0])
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the checker thread once the windows already closed are checked."""
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ checker thread
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._check(*item)
+            except Exception:
+                logger.exception("drift check of %s failed", item[0][0])
+
+    def _check(self, key: tuple[str, str, int], window: Window) -> None:
+        endpoint, name, version = key
+        baseline = self._baseline.get(key)
+        if baseline is None:
+            self._baseline[key] = dict(window.outputs)
+        report = self._detector(name, version).check(
+            window, endpoint=endpoint, model=f"{name}:{version}", output_reference=baseline
+        )
+        self.reports.append(report)
+        if self.metrics is not None:
+            self.metrics.record_drift(report)
+        if self.alerts is not None:
+            for delivery in self.alerts.send(
+                alerts_from_report(report, link=report_link(self.spec, endpoint))
+            ):
+                if delivery.raised and self.metrics is not None:
+                    self.metrics.record_alert(endpoint, delivery.alert.kind)
+        if self.on_report is not None:
+            self.on_report(report)
+
+    def _detector(self, name: str, version: int) -> DriftDetector:
+        detector = self._detectors.get((name, version))
+        if detector is None:
+            profile = self._profile(name, version)
+            detector = self._detectors[(name, version)] = DriftDetector(profile, self.spec)
+        return detector
+
+    def _profile(self, name: str, version: int) -> Profile | None:
+        try:
+            profile = self.profiles(name, version)
+        except Exception as exc:
+            logger.warning(
+                "reference profile of %s:%s is missing (%s); input drift is not checked",
+                name,
+                version,
+                exc,
+            )
+            return None
+        if profile is None:
+            logger.warning(
+                "%s:%s has no reference profile; input drift is not checked", name, version
+            )
+        return profile
+
+
+def no_profiles(name: str, version: int) -> Any:
+    """A ProfileLookup that knows no profile (outputs are still checked)."""
+    return None
