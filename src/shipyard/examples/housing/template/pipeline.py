@@ -31,8 +31,16 @@ NUMERIC = [c for c in FEATURES if c != "region"]
 
 
 @shipyard.step
-def load(rows: int = 5000, seed: int = 0, bathrooms_effect: float = 1.0) -> pd.DataFrame:
-    """Generate the houses (a real project would read its warehouse here)."""
+def load(
+    rows: int = 5000, seed: int = 0, bathrooms_effect: float = 1.0, dataset: str | None = None
+) -> pd.DataFrame:
+    """Generate the houses (a real project would read its warehouse here).
+
+    ``dataset`` (a stored dataset's digest or name) reads those rows instead: the
+    continuous-training controller passes the training set it built.
+    """
+    if dataset is not None:
+        return shipyard.Dataset.load(dataset, shipyard.current_project()).to_pandas()
     frame = generate(rows, seed, bathrooms_effect=bathrooms_effect)
     shipyard.log_dataset(frame, "housing-raw")
     return frame
@@ -114,8 +122,10 @@ def package(
 
 
 @shipyard.pipeline(model="housing")
-def housing(rows: int = 5000, seed: int = 0, bathrooms_effect: float = 1.0):
-    frame = validate(load(rows=rows, seed=seed, bathrooms_effect=bathrooms_effect))
+def housing(
+    rows: int = 5000, seed: int = 0, bathrooms_effect: float = 1.0, dataset: str | None = None
+):
+    frame = validate(load(rows=rows, seed=seed, bathrooms_effect=bathrooms_effect, dataset=dataset))
     train_rows, test_rows = split(frame)
     model = train(train_rows)
     return package(model, train_rows, test_rows, evaluate(model, test_rows))
