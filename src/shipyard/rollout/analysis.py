@@ -185,6 +185,7 @@ def analyse(
     stable: str = "stable",
     canary: str = "canary",
     segment_by: FieldRef | None = None,
+    segment_values: Sequence[str] | None = None,
 ) -> AnalysisReport:
     """Judge ``canary`` against ``stable`` on the observations of one window.
 
@@ -192,11 +193,18 @@ def analyse(
         looks: times of earlier looks in this window; the error-rate test uses the
             counts at each (its interval stays valid across looks).
         segment_by: a feature to analyse per value as well (``spec.segment_by`` wins).
+        segment_values: while a segment rollout is active, the values the canary
+            serves; the overall comparison then uses only stable requests of those
+            values, so like is compared with like (VN canary prices against VN stable
+            prices, not against every region's).
     """
     by_variant = [o for o in observations if o.variant in (stable, canary)]
+    field_ref = spec.segment_by or segment_by
+    if segment_values is not None and field_ref is not None and field_ref.source == "feature":
+        allowed = {str(v) for v in segment_values}
+        by_variant = [o for o in by_variant if str(_first(o.inputs.get(field_ref.name))) in allowed]
     counts = Counter(o.variant for o in by_variant)
     results = list(_criteria(by_variant, outcomes, spec, looks, stable, canary, None))
-    field_ref = spec.segment_by or segment_by
     if field_ref is not None and field_ref.source == "feature":
         for value, subset in _segments(by_variant, field_ref.name, canary):
             results.extend(_criteria(subset, outcomes, spec, looks, stable, canary, value))

@@ -284,8 +284,16 @@ class RolloutController:
         if a.outcome is not None:
             outcomes = self.metrics.outcomes(r.endpoint, a.outcome.kind, since=started, until=now)
         segment_by = spec.segment.field if spec.segment is not None else None
+        active = progress.get("segment") if spec.segment is not None else None
         report = analyse(
-            observations, outcomes, a, since=started, until=now, looks=looks, segment_by=segment_by
+            observations,
+            outcomes,
+            a,
+            since=started,
+            until=now,
+            looks=looks,
+            segment_by=segment_by,
+            segment_values=active,
         )
         evidence = {**report.to_dict(), "look": len(looks) + 1, "of": a.count,
                     "weight": progress.get("weight")}  # fmt: skip

@@ -142,5 +142,12 @@ def serve(
     app = create_app(
         source, spec=spec, endpoints=parse_endpoints(endpoints), on_prediction=on_prediction
     )
+    if on_prediction is None and settings.monitoring.enabled:
+        # events, drift checks and alerts: the configured sink, flushed at shutdown
+        from shipyard.monitoring import attach, start_monitor
+        from shipyard.project import Project
+
+        registry = app.state.server.metrics.registry
+        attach(app, start_monitor(Project(settings), registry=registry))
     attach_endpoints(app, Database(settings.store_url), settings)
     run(app, host=host or spec.host, port=spec.port if port is None else port, log_level=log_level)
