@@ -39,8 +39,11 @@ def test_a_segment_rollout_compares_the_canary_with_stable_requests_of_its_segme
     region = FieldRef.model_validate("feature:region")
     mixed = analyse(obs, {}, spec, since=0, until=1000, segment_by=region)
     like = analyse(obs, {}, spec, since=0, until=1000, segment_by=region, segment_values=["VN"])
-    shift = lambda report: next(
-        c for c in report.criteria if c.name == "prediction_shift" and c.segment is None
-    )
+
+    def shift(report):
+        return next(
+            c for c in report.criteria if c.name == "prediction_shift" and c.segment is None
+        )
+
     assert shift(mixed).verdict == "fail"
     assert shift(like).verdict == "pass"
