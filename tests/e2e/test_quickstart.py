@@ -23,13 +23,17 @@ def test_quickstart_runs_every_stage_and_leaves_a_consistent_project(tmp_path: P
     assert "all 6 steps were cache hits" in text
     assert "promoted to champion through the gate" in text
     assert "fails more-bathrooms" in text
+    assert "reached 100% on its own" in text
+    assert "rolled back to housing:2 automatically" in text
+    recovery = qs.notes["recovery"]
+    assert recovery["rmse"][1] < recovery["rmse"][0]  # the gated metric recovers on new shifted rows
 
     project = Project.open(tmp_path / "qs")
     registry = Registry(project)
     champion = registry.get("housing@champion")
-    assert champion.version == 2  # the candidate, not the baseline or the broken model
+    assert champion.version == 4  # retrained on the shifted traffic; never the broken :3
     moves = registry.history("housing")
-    assert [m.to_version for m in moves if m.alias == "champion"] == [1, 2]
+    assert [m.to_version for m in moves if m.alias == "champion"] == [1, 2, 4]
     runs = RunStore(project.db).list()
     assert {r.status for r in runs} == {"succeeded"}
     for report in ("baseline.html", "candidate-vs-champion.html"):

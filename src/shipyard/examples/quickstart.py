@@ -54,8 +54,13 @@ def run_quickstart(directory: Path, console: Console) -> Quickstart:
             hint="quickstart needs a fresh folder; remove it or name another",
         )
     qs = Quickstart(directory, console)
-    for name, fn in STAGES:
-        qs.stage(name, fn)
+    try:
+        for name, fn in STAGES:
+            qs.stage(name, fn)
+    finally:
+        server = qs.notes.pop("server", None)
+        if server is not None:
+            server.stop()
     _summary(qs)
     return qs
 
@@ -165,8 +170,10 @@ def _broken(qs: Quickstart) -> str:
     from shipyard.registry import Registry
     from shipyard.registry.gate import promote
 
-    run = _run(qs, "load.bathrooms_effect=-1", "train.model=hgb")
+    # trained on data with the effect reversed, and without the monotone constraints
+    run = _run(qs, "load.bathrooms_effect=-1", "train.model=hgb", "train.monotone=false")
     ref = _version(run)
+    qs.notes["broken"] = ref
     report = _test(qs, ref)
     failing = [r for s in report.suites for r in s.results if not r.passed]
     if not any(r.name == "more-bathrooms" for r in failing):
@@ -225,6 +232,174 @@ def _ok(response: Any) -> Any:
     return response.json()
 
 
+def _rollout(qs: Quickstart, canary: str, steps: list[Any], *, segment: list[str] | None,
+             seconds: float, frame: Any) -> tuple[Any, Any]:
+    """Deploy ``canary`` against the endpoint's stable version with ``steps``, replay
+    ``frame`` at it until the controller decides, and return (status, simulation)."""
+    import threading
+
+    from shipyard.rollout.analysis import StoreMetricsSource
+    from shipyard.rollout.controller import RolloutController
+    from shipyard.rollout.deploy import deploy
+    from shipyard.rollout.simulate import SimulationSpec, simulate
+    from shipyard.store.events import EventStore
+
+    server = qs.notes["server"]
+    stable = qs.notes["stable"]
+    spec: dict[str, Any] = {
+        "strategy": "canary", "stable": stable, "canary": canary, "weight": 0,
+        "key": "header:x-user-id", "rollout": {"steps": steps},
+    }
+    if segment:
+        spec["segment"] = {"field": "feature:region", "values": segment}
+    deployment = deploy(qs.project, "housing", spec, actor="quickstart", reason=f"canary {canary}")
+    controller = RolloutController(qs.project.db, StoreMetricsSource(EventStore(qs.project.db)))
+    sim_spec = SimulationSpec(url=server.url, endpoint="housing", rate=250, duration_s=seconds,
+                              key="user_id", users=500, concurrency=16, seed=len(qs.stages),
+                              outcome_column="price")  # the true price arrives as feedback
+    result: dict[str, Any] = {}
+    stop = threading.Event()
+    sender = threading.Thread(
+        target=lambda: result.update(report=simulate(sim_spec, frame, stop)), daemon=True
+    )
+    sender.start()
+    deadline = time.monotonic() + seconds
+    status = controller.status("housing")
+    while time.monotonic() < deadline:
+        status = controller.status("housing")
+        if status.rollout.state != "running":
+            break
+        time.sleep(0.5)
+    stop.set()
+    sender.join(timeout=30)
+    del deployment
+    return status, result.get("report")
+
+
+# Judged on errors, latency, the output distribution (a better model predicts
+# differently, so only a gross shift fails) and the online outcome: the true price
+# posted for each request, compared as absolute error.
+ANALYSIS = {
+    "interval": "2s",
+    "count": 2,
+    "on_inconclusive": "wait",  # too few requests yet: keep looking ...
+    "max_wait": "30s",  # ... for up to 30 s, then pause for a person
+    "prediction_shift": {"max": 1.0},
+    # a few dozen requests per look: judge the p90 (a p99 of 60 requests is their
+    # maximum, one scheduling hiccup on a busy 2-core machine)
+    "latency": {"quantile": 0.9, "max_ratio": 2.0},
+    "outcome": {"kind": "label", "metric": "abs_error", "required": True},
+}
+
+
+def _canary(qs: Quickstart) -> str:
+    """The promoted candidate takes traffic step by step, Vietnam first."""
+    from shipyard.examples.housing import generate
+    from shipyard.examples.server_process import ServerProcess
+
+    baseline = qs.notes["baseline"]
+    qs.notes["stable"] = baseline
+    server = ServerProcess(qs.root, f"housing={baseline}").__enter__()
+    qs.notes["server"] = server
+    frame = generate(3000, seed=7)
+    steps = [
+        {"set_weight": 50},                       # half of the VN requests
+        {"analysis": ANALYSIS},
+        {"set_segment": None},                    # then half of everyone's
+        {"analysis": ANALYSIS},
+        {"set_weight": 100},
+    ]
+    status, sim = _rollout(qs, qs.notes["candidate"], steps, segment=["VN"], seconds=60, frame=frame)
+    if status.rollout.state != "succeeded":
+        raise RuntimeError(f"the canary ended {status.rollout.state}: {status.to_dict().get('decisions', [])[-1:]}")
+    qs.notes["stable"] = qs.notes["candidate"]
+    shares = sim.to_dict()["shares"] if sim else {}
+    return (f"{qs.notes['candidate']} rolled out VN first, then everyone: {len(status.decisions)} decisions "
+            f"recorded, reached 100% on its own; {sim.sent if sim else 0} requests replayed, shares {shares}")
+
+
+def _bad_canary(qs: Quickstart) -> str:
+    """A model with skewed outputs is rolled back by the analysis, without a person."""
+    from shipyard.examples.housing import generate
+
+    frame = generate(3000, seed=8)
+    steps = [{"set_weight": 30}, {"analysis": {**ANALYSIS, "count": 3}}, {"set_weight": 100}]
+    status, _ = _rollout(qs, qs.notes["broken"], steps, segment=None, seconds=45, frame=frame)
+    if status.rollout.state != "rolled_back":
+        raise RuntimeError(f"the bad canary ended {status.rollout.state}")
+    # a person acknowledges the rollback: the endpoint goes back to one version
+    from shipyard.rollout.deploy import deploy
+
+    deploy(qs.project, "housing", {"strategy": "single", "model": qs.notes["stable"]},
+           actor="quickstart", reason=f"rolled back {qs.notes['broken']}")
+    evidence = status.last_analysis or {}
+    failed = sorted({str(c.get("name")) for c in evidence.get("criteria", []) if c.get("verdict") == "fail"})
+    return (f"{qs.notes['broken']} as a 30% canary: analysis failed on {', '.join(map(str, failed)) or 'its criteria'}, "
+            f"rolled back to {qs.notes['stable']} automatically")
+
+
+def _drift_and_retrain(qs: Quickstart) -> str:
+    """The world shifts; drift is detected, an alert fires, and the controller retrains,
+    tests, gates, canaries and promotes; the error on the shifted traffic recovers."""
+    import numpy as np
+
+    from shipyard.continuous.controller import ContinuousController
+    from shipyard.examples.housing import FEATURES, TARGET, generate
+    from shipyard.examples.housing.data import Shift
+    from shipyard.registry import Registry
+    from shipyard.rollout.simulate import SimulationSpec, simulate
+    from shipyard.store.events import EventStore
+
+    server = qs.notes["server"]
+    shift = Shift(sqft_factor=1.6)  # houses on the market got much larger
+    live = generate(4000, seed=11, shift=shift)
+    sim = simulate(SimulationSpec(url=server.url, endpoint="housing", rate=300, duration_s=20,
+                                  key="user_id", users=800, concurrency=16, outcome_column=TARGET,
+                                  seed=11), live)
+    alerts = _wait_for_alerts(qs, EventStore(qs.project.db))
+    time.sleep(2)  # the sink writes in batches: let the last one land
+    registry = Registry(qs.project)
+    before = registry.get("housing@champion")
+    controller = ContinuousController(qs.project, on_stage=lambda e: qs.console.print(
+        f"  {e.stage:<12} {e.seconds:6.1f}s  {e.summary}", markup=False))
+    deadline = time.monotonic() + 120
+    job = None
+    while time.monotonic() < deadline:
+        results = controller.run_once(["housing"])
+        job = results[0].job if results else None
+        if job is not None and job.finished:
+            break
+        time.sleep(1)
+    if job is None or job.stage != "promoted":
+        raise RuntimeError(f"continuous training ended at {job.stage if job else 'no job'}")
+    after = registry.get("housing@champion")
+    fresh = generate(2000, seed=12, shift=shift)
+
+    def errors(ref: str) -> tuple[float, float]:
+        residual = registry.load(ref).predict_frame(fresh[FEATURES]) - fresh[TARGET].to_numpy()
+        return float(np.sqrt(np.mean(residual**2))), float(np.mean(np.abs(residual)))
+
+    (old_rmse, old_mae), (new_rmse, new_mae) = errors(before.ref), errors(after.ref)
+    qs.notes["recovery"] = {"before": before.ref, "after": after.ref, "rmse": (old_rmse, new_rmse),
+                            "mae": (old_mae, new_mae)}
+    return (f"{sim.sent} shifted requests with outcomes; {len(alerts)} drift alert(s) "
+            f"({', '.join(sorted(set(alerts)))[:80]}); job {job.id[:12]} retrained, tested, gated, "
+            f"canaried and promoted {after.ref}; on 2,000 new shifted houses RMSE "
+            f"{old_rmse:,.0f} -> {new_rmse:,.0f}, MAE {old_mae:,.0f} -> {new_mae:,.0f} "
+            f"({before.ref} -> {after.ref})")
+
+
+def _wait_for_alerts(qs: Quickstart, events: Any, timeout_s: float = 30) -> list[str]:
+    """Drift alerts the server raised, naming their features."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = events.alerts(endpoint="housing")
+        if found:
+            return [a.details.get("feature") or a.kind for a in found]
+        time.sleep(0.5)
+    raise RuntimeError("no drift alert within 30 s of the shifted traffic")
+
+
 STAGES: list[tuple[str, Callable[[Quickstart], str]]] = [
     ("Scaffold the housing example", _scaffold),
     ("Train the baseline (ridge)", _baseline),
@@ -236,6 +411,9 @@ STAGES: list[tuple[str, Callable[[Quickstart], str]]] = [
     ("Promote the candidate through the gate", _promote_candidate),
     ("A broken model is caught", _broken),
     ("Serve the champion", _serve),
+    ("Canary: the candidate takes traffic, Vietnam first", _canary),
+    ("A bad canary is rolled back", _bad_canary),
+    ("Drift, an alert, retraining, and recovery", _drift_and_retrain),
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -135,12 +136,18 @@ class SimulationReport:
         }
 
 
-def simulate(spec: SimulationSpec, data: Any) -> SimulationReport:
-    """Replay ``data`` (a pandas DataFrame) against the endpoint; blocks until done."""
-    return asyncio.run(simulate_async(spec, data))
+def simulate(spec: SimulationSpec, data: Any, stop: threading.Event | None = None) -> SimulationReport:
+    """Replay ``data`` (a pandas DataFrame) against the endpoint; blocks until done.
+
+    ``stop``, when set from another thread, ends the replay early (requests in flight
+    and their outcomes still finish).
+    """
+    return asyncio.run(simulate_async(spec, data, stop))
 
 
-async def simulate_async(spec: SimulationSpec, data: Any) -> SimulationReport:
+async def simulate_async(
+    spec: SimulationSpec, data: Any, stop: threading.Event | None = None
+) -> SimulationReport:
     import httpx
 
     if len(data) == 0:
@@ -170,6 +177,8 @@ async def simulate_async(spec: SimulationSpec, data: Any) -> SimulationReport:
                 await asyncio.sleep(delay)
             if time.perf_counter() - started > spec.duration_s + 1.0:
                 break  # the server is slower than the rate: stop on time, not on count
+            if stop is not None and stop.is_set():
+                break
             await gate.acquire()
             tasks.append(
                 asyncio.create_task(_one(client, base, spec, rows, i, report, gate, feedback))
