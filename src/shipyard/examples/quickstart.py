@@ -6,6 +6,7 @@ the summary at the end says what happened and where to look.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -433,6 +434,7 @@ def _summary(qs: Quickstart) -> None:
     first = qs.notes.get("baseline_run")
     cached = qs.notes.get("cached_run")
     qs.console.print("[bold]Try[/]")
+    qs.console.print(f"  source {sys.prefix}/bin/activate   # puts `shipyard` on PATH")
     qs.console.print(f"  cd {qs.root}")
     qs.console.print("  shipyard runs list")
     qs.console.print("  shipyard models show housing")
