@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
+from pathlib import Path
 
 import numpy as np
 import orjson
+from harness import HOST, Server, free_port, run_wrk
 
 FEATURES = ("rooms", "area", "age")
 BODY = orjson.dumps(
@@ -71,7 +68,15 @@ def bare_app():  # type: ignore[no-untyped-def]
         return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY),
                         media_type="application/json")  # fmt: skip
 
-    return Starlette(routes=[Route("/v2/models/housing/infer", infer, methods=["POST"])])
+    async def ready(request: Request) -> Response:
+        return Response(b'{"ready":true}', media_type="application/json")
+
+    return Starlette(
+        routes=[
+            Route("/v2/models/housing/infer", infer, methods=["POST"]),
+            Route("/v2/health/ready", ready, methods=["GET"]),
+        ]
+    )
 
 
 def shipyard_app():  # type: ignore[no-untyped-def]
@@ -106,62 +111,32 @@ def serve(kind: str, port: int) -> None:
         run(shipyard_app(), host="127.0.0.1", port=port, log_level="warning")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            request = urllib.request.Request(url, data=BODY, method="POST")
-            with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not come up")
-
-
-def run_wrk(url: str, connections: int, seconds: int, script: str) -> tuple[float, float, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def pct(p: str) -> float:
-        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    return rps, pct("50"), pct("99")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write('wrk.method = "POST"\nwrk.body = [[' + BODY.decode() + "]]\n")
-        script = f.name
+        f.write('wrk.method = "POST"\nwrk.body = [==[' + BODY.decode() + "]==]\n")
+        script = Path(f.name)
     print("| server | c | req/s | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
     for kind in ("bare", "shipyard"):
         port = free_port()
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port)])
-        url = f"http://127.0.0.1:{port}/v2/models/housing/infer"
+        server = Server(
+            [sys.executable, __file__, "--serve", kind, str(port)],
+            health_url=f"http://{HOST}:{port}/v2/health/ready",
+            predict_url=f"http://{HOST}:{port}/v2/models/housing/infer",
+            body=BODY,
+        )
         try:
-            wait_up(url, proc)
-            run_wrk(url, 1, 2, script)  # warm up
+            server.start()
+            run_wrk(server.predict_url, 1, 2, script)  # warm up
             for c in (1, 16):
-                rps, p50, p99 = run_wrk(url, c, args.seconds, script)
-                print(f"| {kind} | {c} | {rps:,.0f} | {p50:.3f} | {p99:.3f} |", flush=True)
+                r = run_wrk(server.predict_url, c, args.seconds, script)
+                print(
+                    f"| {kind} | {c} | {r.rps:,.0f} | {r.p50_ms:.3f} | {r.p99_ms:.3f} |", flush=True
+                )
         finally:
-            proc.terminate()
-            proc.wait(30)
+            server.stop()
     os.unlink(script)
 
 
