@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli import datasets as datasets_cli
+from shipyard.cli import models as models_cli
+from shipyard.cli import monitor as monitor_cli
+from shipyard.cli import report as report_cli
+from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import runs as runs_cli
+from shipyard.cli import serve as serve_cli
+from shipyard.cli import testing as testing_cli
+from shipyard.cli import watch as watch_cli
 from shipyard.cli.state import State
 
 app = typer.Typer(
@@ -42,30 +50,19 @@ app.command("quickstart")(runs_cli.quickstart)
 app.add_typer(runs_cli.runs_app, name="runs")
 
 
-def _mount_optional() -> None:
-    """Commands of capabilities that live in their own modules."""
-    import importlib
-
-    for module, attach in (
-        ("shipyard.cli.datasets", "datasets"),
-        ("shipyard.cli.models", "models"),
-        ("shipyard.cli.testing", None),
-        ("shipyard.cli.report", None),
-        ("shipyard.cli.serve", None),
-        ("shipyard.cli.rollout", None),
-        ("shipyard.cli.monitor", None),
-        ("shipyard.cli.watch", None),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        mod.register(app) if hasattr(mod, "register") else app.add_typer(mod.app, name=attach)
-
-
-_mount_optional()
+# Each capability's commands live beside it; each module imports only typer and rich at
+# the top, so mounting them all keeps `shipyard --help` fast.
+for _commands in (
+    datasets_cli,
+    models_cli,
+    testing_cli,
+    report_cli,
+    serve_cli,
+    rollout_cli,
+    monitor_cli,
+    watch_cli,
+):
+    _commands.register(app)
 
 
 def main() -> None:

@@ -11,6 +11,12 @@ from shipyard.cli.state import state
 
 app = typer.Typer(help="List datasets and show their profiles.", no_args_is_help=True)
 
+
+def register(root: typer.Typer) -> None:
+    """Mount ``shipyard datasets`` on the root app."""
+    root.add_typer(app, name="datasets")
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -163,3 +163,23 @@ def import_path(cls: type) -> str:
 def trusted_module(module: str, trust: Sequence[str]) -> bool:
     """A module may be imported on a bundle's say when already imported or trusted."""
     return module in sys.modules or any(module == t or module.startswith(t + ".") for t in trust)
+
+
+class BoosterModel(LoadedModel):
+    """A gradient-boosting booster read from its native format (LightGBM, XGBoost).
+
+    Both take one float matrix with the columns in signature order; ``score`` is the
+    booster's own predict call, giving values (regression) or class probabilities.
+    """
+
+    def __init__(self, manifest: Manifest, flavor: str, score: Callable[[np.ndarray], Any]) -> None:
+        super().__init__(manifest, flavor)
+        self._score = score
+        if self.signature.task == "classification":
+            self._classes = class_array(self.signature)
+
+    def predict(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        scores = self._score(matrix(columns, self.input_names))
+        if self.signature.task == "classification":
+            return classified(scores, self._classes)
+        return {self.signature.outputs[0].name: np.asarray(scores, dtype=np.float64)}

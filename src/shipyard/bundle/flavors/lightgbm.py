@@ -6,17 +6,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from shipyard.bundle.flavors.base import (
     MODEL_DIR,
+    BoosterModel,
     Flavor,
     LoadedModel,
-    class_array,
-    classified,
-    matrix,
 )
-from shipyard.bundle.manifest import Bundle, Manifest, ModelForm
+from shipyard.bundle.manifest import Bundle, ModelForm
 from shipyard.bundle.signature import Signature
 from shipyard.errors import BundleError
 
@@ -58,18 +54,4 @@ class LightGBMFlavor(Flavor):
             booster = lightgbm.Booster(model_str=bundle.read_bytes(name).decode("utf-8"))
         except (lightgbm.basic.LightGBMError, UnicodeDecodeError) as exc:
             raise BundleError(f"{name} is not a LightGBM model: {exc}") from None
-        return LightGBMModel(booster, bundle.manifest)
-
-
-class LightGBMModel(LoadedModel):
-    def __init__(self, booster: Any, manifest: Manifest) -> None:
-        super().__init__(manifest, LightGBMFlavor.name)
-        self.booster = booster
-        if self.signature.task == "classification":
-            self._classes = class_array(self.signature)
-
-    def predict(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        scores = self.booster.predict(matrix(columns, self.input_names))
-        if self.signature.task == "classification":
-            return classified(scores, self._classes)
-        return {self.signature.outputs[0].name: np.asarray(scores)}
+        return BoosterModel(bundle.manifest, self.name, booster.predict)
