@@ -1,8 +1,8 @@
 """Prediction events under load: every served request's event lands, and p99 barely moves.
 
 Runs Shipyard's server (one uvicorn process, one-row Open Inference Protocol requests
-to a small numpy model) with monitoring off and on, alternately, ``--rounds`` times
-each; ``wrk`` keeps ``--connections`` clients busy for ``--seconds``. For each run with
+to a registered linear model, served through onnxruntime) with monitoring off and on,
+alternately, ``--rounds`` times each; ``wrk`` keeps ``--connections`` clients busy for ``--seconds``. For each run with
 events on, the server is stopped with SIGTERM (it drains and flushes the sink) and the
 events stored are compared with the requests it answered (its own Prometheus counter).
 
@@ -41,42 +41,45 @@ BODY = json.dumps(
 
 
 # ---------------------------------------------------------------------- the server
-def serve(project_dir: str, port: int, events: bool) -> None:
-    """Run the server in this process until SIGTERM (``--serve``)."""
+def register_model(project_dir: str) -> None:
+    """Register housing:1: a linear model on the three features, its bundle with a profile."""
     import numpy as np
     import pandas as pd
+    from sklearn.linear_model import LinearRegression
 
-    from shipyard.bundle.signature import Signature, TensorSpec
+    from shipyard.bundle import build_bundle
     from shipyard.data.profile import profile_frame
+    from shipyard.project import Project
+    from shipyard.registry import Registry
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame(
+        {"rooms": rng.uniform(1, 8, 5000), "area": rng.uniform(30, 300, 5000),
+         "age": rng.uniform(0, 90, 5000)}
+    ).astype("float32")  # fmt: skip
+    price = 20.0 * reference["rooms"] + 1.5 * reference["area"] - 0.3 * reference["age"]
+    model = LinearRegression().fit(reference, price)
+    out = Path(project_dir, "housing-bundle")
+    build_bundle(model, out, name="housing", input_example=reference.head(5),
+                 profile=profile_frame(reference).to_dict())  # fmt: skip
+    Registry(Project.open(project_dir)).register("housing", out)
+
+
+def serve(project_dir: str, port: int, events: bool) -> None:
+    """Run the server in this process until SIGTERM (``--serve``): housing:1 from the registry,
+    with monitoring as ``shipyard serve`` starts it (the worker process reads the profile)."""
     from shipyard.monitoring import attach, start_monitor
     from shipyard.project import Project
-    from shipyard.serving import InMemorySource, create_app
+    from shipyard.registry import Registry
+    from shipyard.serving import create_app
     from shipyard.serving.process import run
+    from shipyard.serving.source import RegistrySource
 
-    class Linear:
-        signature = Signature(
-            inputs=tuple(TensorSpec(n, "FP32") for n in FEATURES),
-            outputs=(TensorSpec("prediction", "FP32"),),
-        )
-        weights = np.array([20.0, 1.5, -0.3], dtype=np.float32)
-
-        def predict(self, columns: Any) -> dict[str, Any]:
-            X = np.column_stack([columns[n] for n in FEATURES])
-            return {"prediction": X @ self.weights}
-
-    app = create_app(InMemorySource({"housing": {1: Linear()}}), endpoints={"housing": "housing:1"})
+    project = Project.open(project_dir)
+    source = RegistrySource(Registry(project))
+    app = create_app(source, endpoints={"housing": "housing:1"})
     if events:
-        rng = np.random.default_rng(0)
-        reference = pd.DataFrame(
-            {"rooms": rng.uniform(1, 8, 5000), "area": rng.uniform(30, 300, 5000),
-             "age": rng.uniform(0, 90, 5000)}
-        )  # fmt: skip
-        profile = profile_frame(reference)
-        project = Project.open(project_dir)
-        monitor = start_monitor(
-            project, registry=app.state.server.metrics.registry, profiles=lambda n, v: profile
-        )
-        attach(app, monitor)
+        attach(app, start_monitor(project, registry=app.state.server.metrics.registry))
     run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -146,6 +149,7 @@ def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, An
     Path(project, "shipyard.yaml").write_text(
         f"monitoring:\n  sink: {args.sink}\n  stream: {stream}\n", encoding="utf-8"
     )
+    register_model(project)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, __file__, "--serve", project, str(port), "on" if events else "off"]

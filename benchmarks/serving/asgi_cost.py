@@ -209,7 +209,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
     prepared = json.loads((WORK / "prepared.json").read_text())
     project = Project.open(prepared["project"])
-    reference = "housing:1" if args.model == "housing" else "hgb:2"
+    reference = "housing:1" if args.model == "housing" else "hgb:1"
     body = lua_body(HERE / "lua" / f"{args.model}_oip.lua")
     path = f"/v2/models/{args.model}/infer"
     shipyard = create_app(

@@ -79,9 +79,9 @@ LINEUP: dict[str, list[Contender]] = {
     ],
     "hgb": [
         Contender("FastAPI + onnxruntime (floor)", "floor", "oip"),
-        Contender("shipyard serve hgb:1 (scikit-learn form)", "shipyard", "oip", "hgb:1"),
-        Contender("shipyard serve hgb:2 (ONNX form)", "shipyard", "oip", "hgb:2"),
-        Contender("shipyard serve hgb:2, events off", "shipyard", "oip", "hgb:2", EVENTS_OFF),
+        Contender("shipyard serve hgb:1 (ONNX form)", "shipyard", "oip", "hgb:1"),
+        Contender("shipyard serve hgb:1, events off", "shipyard", "oip", "hgb:1", EVENTS_OFF),
+        Contender("shipyard serve hgb:2 (scikit-learn form)", "shipyard", "oip", "hgb:2"),
         Contender("mlflow models serve", "mlflow", "mlflow"),
         Contender("BentoML", "bentoml", "bentoml"),
     ],
@@ -219,7 +219,7 @@ def in_process(model: str, prepared: dict[str, Any], seconds: float) -> list[Row
     frame = pd.DataFrame(body["data"])
     with open(prepared["models"][model]["pickle"], "rb") as f:
         sk = pickle.load(f)["model"]
-    onnx_ref = "housing:1" if model == "housing" else "hgb:2"
+    onnx_ref = "housing:1" if model == "housing" else "hgb:1"
     loaded = Registry(Project.open(prepared["project"])).load(onnx_ref)
     columns = {
         t.name: np.asarray(frame[t.name].to_numpy(), dtype=DATATYPES[t.datatype])

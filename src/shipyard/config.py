@@ -78,7 +78,9 @@ class MonitoringSpec(Spec):
     # redis: a stream (sink_url redis://...); nats: a JetStream stream (nats://...)
     sink: Literal["sqlite", "parquet", "redis", "nats"] = "sqlite"
     sink_url: str | None = None
-    sink_process: bool = True  # sqlite: write from a child process, off the server's GIL
+    sink_process: bool = True  # metrics, drift and writes in a worker process, off the server
+    # the worker's CPU priority: idle runs it only on CPU time the server does not want
+    worker_priority: Literal["idle", "low", "normal"] = "idle"
     queue_size: int = Field(100_000, gt=0)
     # block: back-pressure, never lose (embedded default); drop_oldest / drop_new: count drops
     # (brokers' default, so a broker that is down never slows a request)

@@ -7,20 +7,23 @@ default gate is 1e-4 (|onnx - sklearn| / max(|sklearn|, 1)).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from shipyard.bundle import build_bundle, infer_signature, load_bundle
-from shipyard.bundle.convert import _convert, compare, to_onnx
+from shipyard.bundle.convert import ConversionError, _convert, compare, to_onnx
 from shipyard.bundle.flavors.onnx import session
 
-from .conftest import preprocessing
+from .conftest import NUMERIC, preprocessing
 
 
 def _both_forms(bundle_path, frame: pd.DataFrame) -> tuple[dict, dict]:
@@ -167,3 +170,82 @@ def test_compare_counts_disagreeing_labels_and_nan_against_number() -> None:
     assert labels.labels_mismatched == 1 and not labels.passed
     nan = compare({"prediction": np.array([1.0])}, {"prediction": np.array([np.nan])}, tolerance=1)
     assert not nan.passed
+
+
+# --- bare estimators: one [N, features] matrix input -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "rtol"),
+    [
+        (HistGradientBoostingRegressor(max_iter=60, random_state=0), 1e-6),
+        (Ridge(), 1e-9),
+    ],
+    ids=["hgb", "ridge"],
+)
+def test_a_bare_multi_column_estimator_serves_as_onnx_on_one_matrix(
+    housing, tmp_path, model, rtol
+) -> None:
+    frame, price = housing
+    numeric = frame[NUMERIC]
+    model = clone(model).fit(numeric, price)
+    bundle = build_bundle(
+        model, tmp_path / "b", name="housing", input_example=numeric.head(5), eval_frame=numeric
+    )
+
+    manifest = bundle.manifest
+    assert manifest.flavor == "onnx"
+    form = manifest.forms["onnx"]
+    assert form.converted_from == "sklearn" and form.options["inputs"] == "matrix"
+    assert form.options["float_type"] == "double"
+    equivalence = form.options["equivalence"]
+    assert equivalence["passed"] and equivalence["rows"] == len(numeric)
+    assert equivalence["max_rel_error"] <= rtol
+    graph = session((bundle.path / "model" / "model.onnx").read_bytes())
+    [matrix] = graph.get_inputs()
+    assert matrix.shape[1] == len(NUMERIC) and matrix.type == "tensor(double)"
+
+    native, onnx = _both_forms(bundle.path, numeric)
+    np.testing.assert_allclose(onnx["prediction"], native["prediction"], rtol=rtol)
+    np.testing.assert_allclose(onnx["prediction"], model.predict(numeric), rtol=rtol)
+
+
+def test_a_bare_classifier_serves_labels_and_probabilities_from_one_matrix(
+    housing, price_band, tmp_path
+) -> None:
+    frame, _ = housing
+    numeric = frame[NUMERIC]
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(numeric, price_band)
+    bundle = build_bundle(
+        model, tmp_path / "b", name="band", input_example=numeric.head(5), eval_frame=numeric
+    )
+    assert bundle.manifest.flavor == "onnx"
+    assert bundle.manifest.forms["onnx"].options["inputs"] == "matrix"
+    _, onnx = _both_forms(bundle.path, numeric)
+    np.testing.assert_array_equal(onnx["label"], model.predict(numeric))
+    np.testing.assert_allclose(onnx["probabilities"], model.predict_proba(numeric), atol=1e-6)
+
+
+def test_integer_columns_go_into_the_matrix_as_doubles(housing, tmp_path) -> None:
+    frame, price = housing
+    numeric = frame[NUMERIC].assign(age=frame["age"].round().astype(np.int64))
+    model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(numeric, price)
+    bundle = build_bundle(
+        model, tmp_path / "b", name="housing", input_example=numeric.head(5), eval_frame=numeric
+    )
+    assert bundle.signature.inputs[1].datatype == "INT64"
+    assert bundle.manifest.forms["onnx"].options["inputs"] == "matrix"
+    _, onnx = _both_forms(bundle.path, numeric)
+    np.testing.assert_allclose(onnx["prediction"], model.predict(numeric), rtol=1e-6)
+
+
+def test_a_signature_ordering_columns_unlike_the_model_gets_no_matrix(housing) -> None:
+    # the flavor stacks the matrix in signature order; the model reads its fitted order
+    frame, price = housing
+    numeric = frame[NUMERIC]
+    model = Ridge().fit(numeric, price)
+    fitted = infer_signature(model, numeric)
+    reordered = dataclasses.replace(fitted, inputs=tuple(reversed(fitted.inputs)))
+    with pytest.raises(ConversionError, match="signature orders them"):
+        to_onnx(model, reordered)
+    assert to_onnx(model, fitted).layout == "matrix"

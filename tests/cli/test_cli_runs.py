@@ -16,10 +16,14 @@ TINY = Path(__file__).parents[1] / "resources" / "projects" / "tiny"
 def shipyard(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "shipyard", "-C", str(root), *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
@@ -45,7 +49,9 @@ def test_run_list_show_and_compare(tiny: Path) -> None:
     assert newest["cached_steps"] == ["make_data", "split"]
     shown = json.loads(shipyard(tiny, "runs", "show", newest["id"][:6], "--json").stdout)
     assert [s["status"] for s in shown["steps"]] == ["cached", "cached", "succeeded", "succeeded"]
-    diff = json.loads(shipyard(tiny, "runs", "compare", oldest["id"], newest["id"], "--json").stdout)
+    diff = json.loads(
+        shipyard(tiny, "runs", "compare", oldest["id"], newest["id"], "--json").stdout
+    )
     changed = {(r["section"], r["key"]) for r in diff["rows"] if r["changed"]}
     assert ("params", "fit.c") in changed
     assert ("params", "rows") not in changed
@@ -64,9 +70,17 @@ def test_run_by_file_reference_and_failed_step_exit_code(tiny: Path) -> None:
 @pytest.mark.parametrize(
     ("files", "args", "expected"),
     [
-        ({"shipyard.yaml": "runner: spark\n"}, ["runs", "list"], "runner: Input should be 'local' or 'ray'"),
+        (
+            {"shipyard.yaml": "runner: spark\n"},
+            ["runs", "list"],
+            "runner: Input should be 'local' or 'ray'",
+        ),
         ({"shipyard.yaml": "store: [1, 2\n"}, ["runs", "list"], "not valid YAML"),
-        ({"shipyard.yaml": "colour: blue\n"}, ["runs", "list"], "colour: Extra inputs are not permitted"),
+        (
+            {"shipyard.yaml": "colour: blue\n"},
+            ["runs", "list"],
+            "colour: Extra inputs are not permitted",
+        ),
         ({}, ["run", "missing.py:flow"], "does not exist"),
         ({}, ["run", "nothing"], "no pipeline named 'nothing'"),
         ({}, ["runs", "show", "feedbeef"], "run 'feedbeef' not found"),

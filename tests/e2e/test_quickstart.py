@@ -26,7 +26,9 @@ def test_quickstart_runs_every_stage_and_leaves_a_consistent_project(tmp_path: P
     assert "reached 100% on its own" in text
     assert "rolled back to housing:2 automatically" in text
     recovery = qs.notes["recovery"]
-    assert recovery["rmse"][1] < recovery["rmse"][0]  # the gated metric recovers on new shifted rows
+    assert (
+        recovery["rmse"][1] < recovery["rmse"][0]
+    )  # the gated metric recovers on new shifted rows
 
     project = Project.open(tmp_path / "qs")
     registry = Registry(project)

@@ -119,3 +119,28 @@ def test_resource_log_reads_back_a_window_and_trims_itself(tmp_path: Path) -> No
     (tmp_path / "r.jsonl").open("a").write("not json\n")
     assert len(log.read(since=1097)) == 3
     assert ResourceLog(tmp_path / "missing.jsonl").read() == []
+
+
+def test_write_decoded_stores_what_write_stores(project: Project, tmp_path: Path) -> None:
+    # the monitoring worker stores the batch decoded from the server's JSON
+    import numpy as np
+    import orjson
+
+    from shipyard.monitoring.offload import _encode_sliced
+    from shipyard.store.db import Database
+
+    rows = [event_row(make_event(i, at=1000.0 + i)) for i in range(300)]
+    rows[0]["inputs"]["area"] = np.array([np.nan], dtype=np.float32)
+    rows[1] = event_row(make_event(1, shadow=True, variant="v2", request_id="s"))
+    rows[2]["endpoint"] = "e" * 300  # longer than the column: capped, as write caps it
+    rows[3]["key"] = "user-7"
+    rows.append(dict(rows[4]))  # an id twice in one batch: the first is kept
+    by_rows = EventStore(Database(f"sqlite:///{tmp_path / 'rows.db'}"))
+    by_json = EventStore(project.db)
+    decoded = orjson.loads(_encode_sliced(rows))
+    assert by_rows.write(rows) == by_json.write_decoded(decoded) == 300
+    assert by_json.write_decoded(decoded[:10]) == 0  # stored once
+    for endpoint in ("housing", "e" * 200):
+        assert by_json.recent(endpoint, shadow=None) == by_rows.recent(endpoint, shadow=None)
+    assert by_json.get("s~v2").shadow and by_json.get(rows[3]["request_id"]).key == "user-7"
+    assert by_json.get(rows[0]["request_id"]).inputs["area"] == [None]

@@ -181,11 +181,11 @@ def test_every_metric_on_the_grafana_dashboard_is_exported(project: Project) -> 
     attach(app, monitor)
     from monitoring_helpers import make_event
 
-    from shipyard.monitoring.events import event_row
+    from shipyard.monitoring.window import served_columns
 
-    categorical = event_row(make_event(1))  # a categorical input (region) and output (label)
-    categorical["outputs"]["label"] = np.array(["churns"], dtype=object)
-    monitor.metrics.observe([categorical])
+    categorical = make_event(1)  # a categorical input (region) and output (label)
+    categorical.outputs["label"] = np.array(["churns"], dtype=object)
+    monitor.metrics.observe(served_columns([categorical]))
     _serve(app, 30)
     monitor.metrics.record_alert("housing", "drift")
     from shipyard.monitoring.drift import DriftDetector
@@ -206,3 +206,44 @@ def test_every_metric_on_the_grafana_dashboard_is_exported(project: Project) -> 
     }
     assert sorted(m for m in used if m not in exported) == []
     assert len(dashboard["panels"]) > 20 and dashboard["uid"] == "shipyard-serving"
+
+
+def _register_with_profile(project: Project, out: Any) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from shipyard.bundle import build_bundle
+    from shipyard.registry import Registry
+
+    frame = reference_frame()[list(FEATURES)]
+    model = LinearRegression().fit(frame, 20.0 * frame["rooms"] + 1.5 * frame["area"])
+    build_bundle(model, out, name="housing", input_example=frame.head(5),
+                 profile=profile_frame(frame).to_dict(), convert_onnx=False)  # fmt: skip
+    assert Registry(project).register("housing", out).version == 1
+
+
+def test_the_monitoring_worker_stores_checks_drift_and_exports_metrics(
+    project: Project, tmp_path: Any
+) -> None:
+    # the default: metrics, drift checks and writes in the worker process, the profile
+    # read from the registered version's bundle, overrides passed on to the worker
+    _register_with_profile(project, tmp_path / "bundle")
+    project = Project.open(project.root, overrides=["monitoring.drift_window=100"])
+    app = _app()
+    monitor = start_monitor(project, registry=app.state.server.metrics.registry)
+    assert monitor.watcher is None and type(monitor.sink.writer).__name__ == "ProcessWriter"
+    attach(app, monitor)
+    ids = _serve(app, 400, area_shift=250.0)
+    stored = EventStore(project.db).recent("housing")
+    assert sorted(e.request_id for e in stored) == sorted(ids)
+    alerts = EventStore(project.db).alerts("housing")
+    assert {a.dedup_key for a in alerts} >= {"housing|area|psi", "housing|area|ks_pvalue"}
+    assert "housing|rooms|psi" not in {a.dedup_key for a in alerts}
+    text = app.state.metrics_text
+    types = Counter(line.split()[2] for line in text.splitlines() if line.startswith("# TYPE"))
+    assert [name for name, n in types.items() if n > 1] == []
+    assert (
+        'shipyard_feature_value_count{endpoint="housing",feature="area",model_version="housing:1"} 400.0'
+        in text
+    )
+    assert 'shipyard_events_total{result="written"} 400.0' in text
+    assert "shipyard_process_cpu_utilization_ratio" in text  # the server's own, once

@@ -11,6 +11,7 @@ from monitoring_helpers import MemoryWriter, make_event
 
 from shipyard.errors import MonitoringError
 from shipyard.monitoring.events import EventSink, event_row
+from shipyard.monitoring.window import ServedColumns
 from shipyard.store.events import MAX_ID, event_id
 
 
@@ -136,10 +137,13 @@ def test_emit_is_safe_from_many_threads() -> None:
 def test_observers_see_every_row_even_one_that_raises() -> None:
     seen: list[int] = []
 
-    def broken(rows: object) -> None:
+    def broken(batches: object) -> None:
         raise RuntimeError("observer bug")
 
-    with EventSink(MemoryWriter(), observers=[broken, lambda rows: seen.append(len(rows))]) as sink:
+    def count(batches: list[ServedColumns]) -> None:
+        seen.append(sum(b.rows for b in batches))
+
+    with EventSink(MemoryWriter(), observers=[broken, count]) as sink:
         for i in range(300):
             sink.emit(make_event(i))
         sink.flush(5)

@@ -7,8 +7,9 @@ import pytest
 from monitoring_helpers import make_event
 from prometheus_client.parser import text_string_to_metric_families
 
-from shipyard.monitoring.events import EventSink, SinkStats, event_row
+from shipyard.monitoring.events import EventSink, SinkStats
 from shipyard.monitoring.metrics import QUANTILES, MonitoringMetrics
+from shipyard.monitoring.window import served_columns
 
 
 def _samples(metrics: MonitoringMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -25,13 +26,13 @@ def _key(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 def test_feature_summaries_and_quantiles_follow_the_values() -> None:
     metrics = MonitoringMetrics(window=1000)
-    rows = [event_row(make_event(i)) for i in range(1500)]
-    rows[0]["inputs"]["area"] = np.array([np.nan], dtype=np.float32)
+    events = [make_event(i) for i in range(1500)]
+    events[0].inputs["area"] = np.array([np.nan], dtype=np.float32)
     for start in range(0, 1500, 100):
-        metrics.observe(rows[start : start + 100])
+        metrics.observe(served_columns(events[start : start + 100]))
     got = _samples(metrics)
     labels = {"endpoint": "housing", "model_version": "housing:1", "feature": "area"}
-    areas = np.array([float(r["inputs"]["area"][0]) for r in rows])
+    areas = np.array([float(e.inputs["area"][0]) for e in events])
     assert got[_key("shipyard_feature_value_count", **labels)] == 1499
     assert got[_key("shipyard_feature_value_sum", **labels)] == pytest.approx(
         np.nansum(areas), rel=1e-6
@@ -52,22 +53,22 @@ def test_feature_summaries_and_quantiles_follow_the_values() -> None:
 
 
 def test_labels_stay_bounded() -> None:
-    rows = []
+    events = []
     for i in range(50):
-        row = event_row(make_event(i))
-        row["inputs"]["region"] = np.array([f"r{i}"], dtype=object)
-        rows.append(row)
+        event = make_event(i)
+        event.inputs["region"] = np.array([f"r{i}"], dtype=object)
+        events.append(event)
     few_categories = MonitoringMetrics(max_categories=3)
-    few_categories.observe(rows)
+    few_categories.observe(served_columns(events))
     text = few_categories.render().decode()
     assert text.count("shipyard_feature_category_total{") == 4  # 3 named + (other)
     assert (
         'category="(other)",endpoint="housing",feature="region",model_version="housing:1"} 47.0'
         in text
     )
-    assert all(r["request_id"] not in text for r in rows)  # never a request id
+    assert all(e.request_id not in text for e in events)  # never a request id
     few_features = MonitoringMetrics(max_features=2)
-    few_features.observe(rows)
+    few_features.observe(served_columns(events))
     families = text_string_to_metric_families(few_features.render().decode())
     tracked = {
         s.labels["feature"]
@@ -80,7 +81,7 @@ def test_labels_stay_bounded() -> None:
 
 def test_shadow_events_are_not_counted() -> None:
     metrics = MonitoringMetrics()
-    metrics.observe([event_row(make_event(1, shadow=True, variant="v2"))])
+    metrics.observe(served_columns([make_event(1, shadow=True, variant="v2")]))
     assert "shipyard_feature_value_count{" not in metrics.render().decode()
 
 

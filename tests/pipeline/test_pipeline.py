@@ -23,7 +23,9 @@ def tiny(tmp_path: Path) -> Path:
 
 def run(root: Path, name: str = "classify", overrides: tuple[str, ...] = (), **params):
     project = Project.open(root, overrides=overrides)
-    return load_pipeline(f"flow.py:{name}", root).run(params, project=project, raise_on_failure=False)
+    return load_pipeline(f"flow.py:{name}", root).run(
+        params, project=project, raise_on_failure=False
+    )
 
 
 def test_second_run_is_all_cache_hits_with_same_outputs(tiny: Path) -> None:
@@ -85,7 +87,9 @@ def test_independent_steps_run_in_parallel(tiny: Path) -> None:
 
 
 def test_unknown_step_parameter_in_config_names_the_parameters(tiny: Path) -> None:
-    with pytest.raises(ConfigError, match=r"steps.fit.gamma: step 'fit' has no parameter 'gamma'.*c"):
+    with pytest.raises(
+        ConfigError, match=r"steps.fit.gamma: step 'fit' has no parameter 'gamma'.*c"
+    ):
         run(tiny, overrides=("fit.gamma=1",))
 
 

@@ -104,18 +104,20 @@ class SklearnFragile:
 
 
 class Recording:
-    """Wraps a Predictor, recording the rows of each call (and sleeping, if asked)."""
+    """Wraps a Predictor, recording the rows and thread of each call (and sleeping, if asked)."""
 
     def __init__(self, inner: Any, delay_s: float = 0.0) -> None:
         self.inner = inner
         self.signature = inner.signature
         self.delay_s = delay_s
         self.calls: list[int] = []
+        self.threads: list[str] = []
         self._lock = threading.Lock()
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._lock:
             self.calls.append(len(next(iter(columns.values()))))
+            self.threads.append(threading.current_thread().name)
         if self.delay_s:
             time.sleep(self.delay_s)
         return self.inner.predict(columns)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from starlette.applications import Starlette
 from shipyard.config import ServingSpec
 from shipyard.serving import InMemorySource, create_app
 from shipyard.serving.batching import Batcher
-from shipyard.serving.errors import Overloaded, PredictionFailed
+from shipyard.serving.errors import ModelNotReady, Overloaded, PredictionFailed
 
 from .serving_models import Recording, fragile_model, housing_expected, housing_model
 
@@ -212,3 +213,133 @@ def test_a_slow_model_times_out_without_stalling_another() -> None:
     assert stuck_mlflow.status_code == 504
     assert stuck_mlflow.json()["error_code"] == "DEADLINE_EXCEEDED"
     assert max(took) < 0.5, took  # served while the slow model was stuck (1.5 s)
+
+
+# --- inline prediction: a fast model on an idle batcher runs on the event loop ---------
+
+WARMUP = 8  # calls a model makes in its thread before it may run inline
+
+
+def test_a_fast_model_runs_on_the_event_loop_when_nothing_is_queued() -> None:
+    model = Recording(housing_model(1.0))
+    observed: list[tuple[int, int]] = []
+    batcher = Batcher(
+        model.predict,
+        label="housing:1",
+        inline_below_s=1.0,  # any real model call is "fast" here
+        observe=lambda rows, waits: observed.append((rows, len(waits))),
+    )
+    rows = np.random.default_rng(7).uniform(1, 9, (20, 3)).astype(np.float32)
+
+    async def main() -> tuple[str, list[dict[str, np.ndarray]]]:
+        results = [
+            await batcher.predict(housing_columns(rows[i : i + 1]), 1, 5.0) for i in range(20)
+        ]
+        await batcher.close()
+        return threading.current_thread().name, results
+
+    loop_thread, results = asyncio.run(main())
+    assert model.threads[:WARMUP] == ["predict-housing:1"] * WARMUP
+    assert model.threads[WARMUP:] == [loop_thread] * (20 - WARMUP)
+    assert observed == [(1, 1)] * 20  # batch metrics still see every request
+    got = np.concatenate([r["prediction"] for r in results])
+    np.testing.assert_allclose(got, housing_expected(housing_model(1.0), rows), rtol=1e-6)
+
+
+def test_a_slow_model_never_runs_on_the_event_loop() -> None:
+    model = Recording(housing_model(1.0), delay_s=0.01)  # 10 ms: far above the 200 µs bound
+    batcher = Batcher(model.predict, label="slow:1")
+    one = housing_columns(np.ones((1, 3), dtype=np.float32))
+
+    async def main() -> None:
+        for _ in range(WARMUP + 6):
+            await batcher.predict(one, 1, 5.0)
+        await batcher.close()
+
+    asyncio.run(main())
+    assert model.threads == ["predict-slow:1"] * (WARMUP + 6)
+
+
+def test_a_model_that_turns_slow_goes_back_to_its_thread() -> None:
+    model = Recording(housing_model(1.0))
+    batcher = Batcher(model.predict, label="housing:1", inline_below_s=0.005)
+    one = housing_columns(np.ones((1, 3), dtype=np.float32))
+
+    async def main() -> str:
+        for _ in range(WARMUP + 2):
+            await batcher.predict(one, 1, 5.0)
+        model.delay_s = 0.05  # one 50 ms call lifts the average past the 5 ms bound
+        for _ in range(3):
+            await batcher.predict(one, 1, 5.0)
+        await batcher.close()
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(main())
+    # the slow call itself ran inline (the average was low); every call after it did not
+    assert model.threads[WARMUP : WARMUP + 3] == [loop_thread] * 3
+    assert model.threads[WARMUP + 3 :] == ["predict-housing:1"] * 2
+
+
+def test_concurrent_requests_to_a_fast_model_are_still_batched() -> None:
+    model = Recording(housing_model(1.0))
+    batcher = Batcher(model.predict, label="housing:1", inline_below_s=1.0)
+    rows = np.random.default_rng(9).uniform(1, 9, (16, 3)).astype(np.float32)
+
+    async def main() -> list[dict[str, np.ndarray]]:
+        for i in range(WARMUP + 2):  # warmed up: a lone request now runs inline
+            await batcher.predict(housing_columns(rows[i : i + 1]), 1, 5.0)
+        results = await asyncio.gather(
+            *(batcher.predict(housing_columns(rows[i : i + 1]), 1, 5.0) for i in range(16))
+        )
+        await batcher.close()
+        return results
+
+    results = asyncio.run(main())
+    burst_calls = model.calls[WARMUP + 2 :]
+    burst_threads = model.threads[WARMUP + 2 :]
+    assert sum(burst_calls) == 16
+    assert len(burst_calls) < 16 and max(burst_calls) > 1, burst_calls
+    assert set(burst_threads) == {"predict-housing:1"}
+    got = np.concatenate([r["prediction"] for r in results])
+    np.testing.assert_allclose(got, housing_expected(housing_model(1.0), rows), rtol=1e-6)
+
+
+def test_an_inline_failure_fails_only_its_own_request() -> None:
+    def predict(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = columns["x"]
+        if np.isnan(x).any():
+            raise ValueError("NaN in x")
+        return {"y": 2 * x + 1}
+
+    batcher = Batcher(predict, label="fragile:1", inline_below_s=1.0)
+
+    async def main() -> list[object]:
+        out: list[object] = []
+        for value in [1.0] * WARMUP + [2.0, np.nan, 4.0]:
+            try:
+                out.append(await batcher.predict({"x": np.array([value])}, 1, 5.0))
+            except PredictionFailed as exc:
+                out.append(exc)
+        await batcher.close()
+        return out
+
+    results = asyncio.run(main())[WARMUP:]
+    assert results[0]["y"][0] == 5.0  # type: ignore[index]
+    assert isinstance(results[1], PredictionFailed)
+    assert results[2]["y"][0] == 9.0  # type: ignore[index]
+
+
+def test_a_closed_batcher_refuses_requests_it_could_run_inline() -> None:
+    model = Recording(housing_model(1.0))
+    batcher = Batcher(model.predict, label="housing:1", inline_below_s=1.0)
+    one = housing_columns(np.ones((1, 3), dtype=np.float32))
+
+    async def main() -> None:
+        for _ in range(WARMUP + 1):
+            await batcher.predict(one, 1, 5.0)
+        await batcher.close()
+        with pytest.raises(ModelNotReady):
+            await batcher.predict(one, 1, 5.0)
+
+    asyncio.run(main())
+    assert len(model.calls) == WARMUP + 1

@@ -8,6 +8,10 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
+from shipyard.bundle.signature import DATATYPES
+from shipyard.serving import oip
+from shipyard.serving.errors import InvalidInput
+
 from .servers import TOKEN
 from .serving_models import churn_model, housing_expected, housing_model
 
@@ -161,3 +165,47 @@ def test_repository_load_and_unload_with_token(live_url: str) -> None:
     client.unload_model("housing", headers=auth)
     assert not client.is_model_ready("housing", "2")
     assert client.is_model_ready("housing", "1")  # routed by the endpoint: kept
+
+
+JSON_DATA = [
+    [1.5],
+    [1.5, 2.5],
+    [3],
+    [3, -7],
+    [2**63 - 1],
+    [-(2**63)],
+    [2**63],
+    [-(2**63) - 1],
+    [2**64 + 5],
+    ["US"],
+    ["US", "VN"],
+    [True],
+    [True, False],
+    [1, 2.5],
+    [True, 1],
+    [1, "a"],
+    [None],
+    [1.0, None],
+    [[1.0]],
+    [{"a": 1}],
+]
+
+
+@pytest.mark.parametrize("datatype", list(DATATYPES))
+def test_small_json_tensors_decode_as_the_general_path_does(
+    datatype: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def decoded() -> list[object]:
+        out: list[object] = []
+        for data in JSON_DATA:
+            try:
+                array = oip._from_json(data, datatype, [len(data)], len(data), "x")
+            except InvalidInput as exc:
+                out.append(str(exc))
+            else:
+                out.append((array.dtype.str, array.shape, array.tolist()))
+        return out
+
+    small = decoded()
+    monkeypatch.setattr(oip, "_SMALL", 0)
+    assert small == decoded()

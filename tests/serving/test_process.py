@@ -16,9 +16,9 @@ import pytest
 
 from shipyard.config import ServingSpec
 from shipyard.errors import ConfigError
-from shipyard.serving.process import DrainingServer, parse_endpoints
+from shipyard.serving.process import DrainingServer, parse_endpoints, server_config
 
-from .servers import free_port
+from .servers import free_port, make_app
 
 HERE = Path(__file__).parent
 BODY = orjson.dumps(
@@ -148,3 +148,19 @@ def test_endpoint_arguments_are_parsed_strictly() -> None:
 
 def test_default_bind_is_loopback() -> None:
     assert ServingSpec().host == "127.0.0.1"
+
+
+def test_serves_on_httptools_and_uvloop_when_installed() -> None:
+    pytest.importorskip("httptools")
+    uvloop = pytest.importorskip("uvloop")
+    config = server_config(make_app())
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert config.ws_protocol_class is None
+    factory = config.get_loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()

@@ -15,6 +15,10 @@ import numpy as np
 import orjson
 import pytest
 
+from shipyard.bundle.signature import TensorSpec
+from shipyard.serving import oip, validation
+from shipyard.serving.errors import InvalidInput
+
 from .servers import TestClient
 
 HOUSING = "/v2/models/housing/infer"
@@ -268,3 +272,96 @@ def test_server_still_serves_after_the_bad_input_suite(client: TestClient) -> No
     response = client.post(HOUSING, content=housing())
     assert response.status_code == 200
     assert client.get("/v2/health/ready").json() == {"ready": True}
+
+
+# --- the small path: one-row columns checked on Python values, same answers ------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers"),
+    [pytest.param(*case[1:4], id=case[0]) for case in OIP_CASES + MLFLOW_CASES],
+)
+def test_small_paths_leave_every_error_byte_identical(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, path: str, body: bytes, headers: dict
+) -> None:
+    fast = client.post(path, content=body, headers=headers)
+    monkeypatch.setattr(validation, "SMALL", 0)
+    monkeypatch.setattr(oip, "_SMALL", 0)
+    general = client.post(path, content=body, headers=headers)
+    assert (fast.status_code, fast.content) == (general.status_code, general.content)
+
+
+SPECS = [
+    TensorSpec("f64", "FP64", minimum=0.0, maximum=100.0),
+    TensorSpec("f32", "FP32", minimum=0.1, maximum=50.0),
+    TensorSpec("f16", "FP16"),
+    TensorSpec("f32n", "FP32", nullable=True),
+    TensorSpec("i64", "INT64", minimum=1, maximum=5),
+    TensorSpec("i32", "INT32"),
+    TensorSpec("u8", "UINT8", maximum=200),
+    TensorSpec("fixed", "FP64", shape=(2,)),
+    TensorSpec("matrix", "FP64", shape=(-1, 2)),
+    TensorSpec("flag", "BOOL"),
+]
+VALUES = [
+    [1.5],
+    [0.0, 100.0, 50.5],
+    [100.00000001],
+    [-1e-300],
+    [0.1],
+    [0.09999999],
+    [50.0, 50.000001],
+    [1e39],
+    [3.4028234663852886e38],
+    [70000.0],
+    [65504.0],
+    [np.nan],
+    [np.inf],
+    [3],
+    [1, 5, 0],
+    [6],
+    [2**31],
+    [-(2**31)],
+    [255],
+    [256],
+    [-1],
+    [2**62 + 1],
+    [True, False],
+    [1.0, 2.0],
+    [1.0, 2.0, 3.0],
+]
+DTYPES = ["float64", "float32", "float16", "int64", "int32", "uint64", "uint8", "bool"]
+
+
+def _outcome(fn: Any, *args: Any) -> Any:
+    try:
+        out = fn(*args)
+    except InvalidInput as exc:
+        return ("error", str(exc))
+    return ("array", out.dtype.str, out.shape, out.tolist())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's own casts of the test values
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_small_path_accepts_only_what_the_general_path_accepts_and_converts_alike(
+    spec: TensorSpec,
+) -> None:
+    decided = 0
+    for values in VALUES:
+        for dtype in DTYPES:
+            try:
+                array = np.array(values, dtype=dtype)
+            except (OverflowError, ValueError):
+                continue
+            general = _outcome(validation._coerce_any, array.copy(), spec)
+            small = validation._coerce_small(array.copy(), spec)
+            if small is None:
+                continue
+            decided += 1
+            assert general == ("array", small.dtype.str, small.shape, small.tolist()), (
+                values,
+                dtype,
+            )
+            assert _outcome(validation.coerce, array, spec) == general
+    if spec.name not in ("matrix", "flag"):
+        assert decided > 0  # the small path is really taken for this kind of column

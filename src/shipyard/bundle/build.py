@@ -267,7 +267,11 @@ def _save_onnx(model: Any, root: Path, signature: Signature) -> ModelForm:
         conversion.model,
         root,
         signature,
-        {"outputs": conversion.outputs, "float_type": conversion.float_type},
+        {
+            "outputs": conversion.outputs,
+            "float_type": conversion.float_type,
+            "inputs": conversion.layout,
+        },
     )
     return form.model_copy(update={"converted_from": "sklearn"})
 

@@ -1,5 +1,10 @@
 """scikit-learn to ONNX (skl2onnx), and the check that both forms predict alike.
 
+The graph takes one input per signature column, as a pipeline with a ColumnTransformer
+does; a bare estimator (or a pipeline skl2onnx cannot feed column by column) takes its
+numeric columns as one ``[N, features]`` matrix instead, which the ONNX flavor stacks
+from the request's columns in signature order.
+
 Float columns go in as doubles when skl2onnx can do it: a tree compares a feature with
 its thresholds, and rounding a value to float32 moves it across a threshold now and
 then (on training data HistGradientBoosting's thresholds are data values, so about 5%
@@ -40,6 +45,7 @@ class OnnxConversion:
     model: Any  # onnx.ModelProto
     outputs: dict[str, str]
     float_type: str  # "double" or "float"
+    layout: str = "columns"  # "columns": one input per column; "matrix": one [N, features]
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,10 @@ def compare(
 
 
 def to_onnx(model: Any, signature: Signature) -> OnnxConversion:
-    """Convert a fitted scikit-learn model with one ONNX input per signature column.
+    """Convert a fitted scikit-learn model: one ONNX input per column, else one matrix.
+
+    Doubles are tried before floats in each layout; the first graph that onnxruntime
+    loads is returned (``compare`` then decides whether it predicts alike).
 
     Raises:
         ConversionError: skl2onnx has no converter for a part of the model, or the
@@ -101,26 +110,57 @@ def to_onnx(model: Any, signature: Signature) -> OnnxConversion:
     from shipyard.bundle.flavors.onnx import session
 
     errors = []
-    for float_type in ("double", "float"):
-        try:
-            proto = _convert(model, signature, float_type)
-            session(proto.SerializeToString())
-        except Exception as exc:  # skl2onnx raises many unrelated types
-            errors.append(f"{float_type}: {type(exc).__name__}: {str(exc)[:300]}")
-            continue
-        graph_outputs = [o.name for o in proto.graph.output]
-        if signature.task == "classification":
-            outputs = {"label": graph_outputs[0], "probabilities": graph_outputs[1]}
-        else:
-            outputs = {signature.outputs[0].name: graph_outputs[0]}
-        return OnnxConversion(proto, outputs, float_type)
+    layouts = ["columns"]
+    matrix_refused = _matrix_refused(model, signature)
+    if matrix_refused is None:
+        layouts.append("matrix")
+    for layout in layouts:
+        for float_type in ("double", "float"):
+            try:
+                proto = _convert(model, signature, float_type, layout)
+                session(proto.SerializeToString())
+            except Exception as exc:  # skl2onnx raises many unrelated types
+                errors.append(f"{layout}, {float_type}: {type(exc).__name__}: {str(exc)[:300]}")
+                continue
+            graph_outputs = [o.name for o in proto.graph.output]
+            if signature.task == "classification":
+                outputs = {"label": graph_outputs[0], "probabilities": graph_outputs[1]}
+            else:
+                outputs = {signature.outputs[0].name: graph_outputs[0]}
+            return OnnxConversion(proto, outputs, float_type, layout)
+    if matrix_refused is not None:
+        errors.append(f"matrix: {matrix_refused}")
     raise ConversionError(
         f"skl2onnx cannot convert {type(model).__name__} ({'; '.join(errors)})",
         hint="the bundle keeps the scikit-learn form only",
     )
 
 
-def _convert(model: Any, signature: Signature, float_type: str) -> Any:
+MATRIX_INPUT = "X"
+
+
+def _matrix_refused(model: Any, signature: Signature) -> str | None:
+    """Why the columns cannot be fed as one matrix, or None when they can."""
+    if len(signature.inputs) < 2:
+        return "one column already is one input"
+    text = [s.name for s in signature.inputs if s.datatype == "BYTES"]
+    if text:
+        return f"string columns {text} do not fit a numeric matrix"
+    if any(len(s.shape) != 1 for s in signature.inputs):
+        return "a column is not one value per row"
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is not None and list(fitted) != list(signature.input_names):
+        # the flavor stacks columns in signature order; the model reads them in its own
+        return (
+            f"the model was fitted on columns {list(fitted)}, the signature orders "
+            f"them {list(signature.input_names)}"
+        )
+    if MATRIX_INPUT in signature.input_names:
+        return f"a column is named {MATRIX_INPUT!r}, the matrix input's name"
+    return None
+
+
+def _convert(model: Any, signature: Signature, float_type: str, layout: str = "columns") -> Any:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import (
         BooleanTensorType,
@@ -133,14 +173,19 @@ def _convert(model: Any, signature: Signature, float_type: str) -> Any:
     floats = DoubleTensorType if float_type == "double" else FloatTensorType
     kinds = {"BYTES": StringTensorType, "BOOL": BooleanTensorType}
     initial = []
-    for spec in signature.inputs:
-        if spec.datatype.startswith("FP"):
-            kind = floats
-        elif spec.datatype.startswith(("INT", "UINT")):
-            kind = Int64TensorType
-        else:
-            kind = kinds[spec.datatype]
-        initial.append((spec.name, kind([None, 1])))
+    if layout == "matrix":
+        # every column as the float type (integers up to 2**53 and booleans exactly);
+        # scikit-learn converts a numeric frame to floats the same way before predicting
+        initial.append((MATRIX_INPUT, floats([None, len(signature.inputs)])))
+    else:
+        for spec in signature.inputs:
+            if spec.datatype.startswith("FP"):
+                kind = floats
+            elif spec.datatype.startswith(("INT", "UINT")):
+                kind = Int64TensorType
+            else:
+                kind = kinds[spec.datatype]
+            initial.append((spec.name, kind([None, 1])))
     options = None
     if signature.task == "classification":
         final = model.steps[-1][1] if hasattr(model, "steps") else model

@@ -107,7 +107,9 @@ def _cached_run(qs: Quickstart) -> str:
     run = _run(qs, "train.model=ridge")
     seconds = time.perf_counter() - started
     if len(run.cached) != len(run.steps):
-        raise RuntimeError(f"the second run recomputed {set(s.name for s in run.steps) - set(run.cached)}")
+        raise RuntimeError(
+            f"the second run recomputed {set(s.name for s in run.steps) - set(run.cached)}"
+        )
     qs.notes["cached_run"] = run
     return f"run {run.id}: all {len(run.cached)} steps were cache hits in {seconds:.2f}s, same version {_version(run)}"
 
@@ -117,8 +119,10 @@ def _candidate(qs: Quickstart) -> str:
     qs.notes["candidate_run"] = run
     qs.notes["candidate"] = _version(run)
     metrics = run.record().metrics
-    return (f"run {run.id}: gradient-boosted candidate, rmse {metrics['rmse']:,.0f}, "
-            f"{len(run.cached)} steps reused from cache, registered {_version(run)}")
+    return (
+        f"run {run.id}: gradient-boosted candidate, rmse {metrics['rmse']:,.0f}, "
+        f"{len(run.cached)} steps reused from cache, registered {_version(run)}"
+    )
 
 
 def _test(qs: Quickstart, ref: str) -> Any:
@@ -128,11 +132,17 @@ def _test(qs: Quickstart, ref: str) -> Any:
 
 
 def _test_both(qs: Quickstart) -> str:
-    results = {ref: _test(qs, qs.notes[key]) for key in ("baseline", "candidate") for ref in [qs.notes[key]]}
+    results = {
+        ref: _test(qs, qs.notes[key])
+        for key in ("baseline", "candidate")
+        for ref in [qs.notes[key]]
+    }
     failed = [ref for ref, report in results.items() if not report.passed]
     if failed:
         raise RuntimeError(f"behavioural tests failed for {', '.join(failed)}")
-    counts = ", ".join(f"{ref} {sum(len(s.results) for s in r.suites)} passed" for ref, r in results.items())
+    counts = ", ".join(
+        f"{ref} {sum(len(s.results) for s in r.suites)} passed" for ref, r in results.items()
+    )
     return f"behavioural suite housing-behaviour: {counts}"
 
 
@@ -140,7 +150,9 @@ def _promote_baseline(qs: Quickstart) -> str:
     from shipyard.registry import Registry
     from shipyard.registry.gate import promote
 
-    report = promote(Registry(qs.project), qs.notes["baseline"], actor="quickstart", n_bootstrap=300)
+    report = promote(
+        Registry(qs.project), qs.notes["baseline"], actor="quickstart", n_bootstrap=300
+    )
     return f"{qs.notes['baseline']} is champion (first version: gated on tests and budgets; {len(report.criteria)} criteria passed)"
 
 
@@ -149,11 +161,21 @@ def _reports(qs: Quickstart) -> str:
 
     out = qs.root / "reports"
     out.mkdir(exist_ok=True)
-    base = report_for_version(qs.project, qs.notes["baseline"], out=out / "baseline.html", n_bootstrap=300)
-    cand = report_for_version(qs.project, qs.notes["candidate"], against="champion",
-                              out=out / "candidate-vs-champion.html", n_bootstrap=300)
+    base = report_for_version(
+        qs.project, qs.notes["baseline"], out=out / "baseline.html", n_bootstrap=300
+    )
+    cand = report_for_version(
+        qs.project,
+        qs.notes["candidate"],
+        against="champion",
+        out=out / "candidate-vs-champion.html",
+        n_bootstrap=300,
+    )
     qs.look.append(("reports", f"{out}/baseline.html, {out}/candidate-vs-champion.html"))
-    rmse = {name: r.evaluation.metric("rmse").value for name, r in (("baseline", base), ("candidate", cand))}
+    rmse = {
+        name: r.evaluation.metric("rmse").value
+        for name, r in (("baseline", base), ("candidate", cand))
+    }
     return f"evaluation reports written (rmse baseline {rmse['baseline']:,.0f}, candidate {rmse['candidate']:,.0f})"
 
 
@@ -161,7 +183,9 @@ def _promote_candidate(qs: Quickstart) -> str:
     from shipyard.registry import Registry
     from shipyard.registry.gate import promote
 
-    report = promote(Registry(qs.project), qs.notes["candidate"], actor="quickstart", n_bootstrap=300)
+    report = promote(
+        Registry(qs.project), qs.notes["candidate"], actor="quickstart", n_bootstrap=300
+    )
     judged = [c.describe() for c in report.criteria if c.name in ("improvement", "significance")]
     return f"{qs.notes['candidate']} promoted to champion through the gate: " + "; ".join(judged)
 
@@ -188,8 +212,10 @@ def _broken(qs: Quickstart) -> str:
     else:
         raise RuntimeError(f"the broken model {ref} was promoted")
     qs.console.print(f"  e.g. {example}", markup=False)
-    return (f"{ref} (bathrooms effect reversed) fails more-bathrooms on {bath.n_failed}/{bath.n_checked} rows; "
-            f"promotion refused: {reason[:120]}")
+    return (
+        f"{ref} (bathrooms effect reversed) fails more-bathrooms on {bath.n_failed}/{bath.n_checked} rows; "
+        f"promotion refused: {reason[:120]}"
+    )
 
 
 def _serve(qs: Quickstart) -> str:
@@ -205,7 +231,11 @@ def _serve(qs: Quickstart) -> str:
 
     registry = Registry(qs.project)
     champion = registry.get("housing@champion")
-    rows = Dataset.load(champion.details["evaluation_dataset"], qs.project).to_pandas()[FEATURES].head(200)
+    rows = (
+        Dataset.load(champion.details["evaluation_dataset"], qs.project)
+        .to_pandas()[FEATURES]
+        .head(200)
+    )
     # the pipeline's own model: the scikit-learn form; the server runs the ONNX form
     native = load_bundle(registry.bundle_path(champion.ref), prefer="native")
     expected = native.predict_frame(rows)
@@ -222,9 +252,11 @@ def _serve(qs: Quickstart) -> str:
         code = server.stop()
     qs.notes["serve_started_s"] = server.started_s
     p50 = float(np.median(timings)) * 1000
-    return (f"{champion.ref} served on {server.url} (ready in {server.started_s:.1f}s): "
-            f"200 rows agree with the pipeline's scikit-learn model (max relative diff {skew:.1e}); "
-            f"one-row request p50 {p50:.2f} ms over 200 (HTTP, client included); SIGTERM -> exit {code}")
+    return (
+        f"{champion.ref} served on {server.url} (ready in {server.started_s:.1f}s): "
+        f"200 rows agree with the pipeline's scikit-learn model (max relative diff {skew:.1e}); "
+        f"one-row request p50 {p50:.2f} ms over 200 (HTTP, client included); SIGTERM -> exit {code}"
+    )
 
 
 def _ok(response: Any) -> Any:
@@ -233,8 +265,15 @@ def _ok(response: Any) -> Any:
     return response.json()
 
 
-def _rollout(qs: Quickstart, canary: str, steps: list[Any], *, segment: list[str] | None,
-             seconds: float, frame: Any) -> tuple[Any, Any]:
+def _rollout(
+    qs: Quickstart,
+    canary: str,
+    steps: list[Any],
+    *,
+    segment: list[str] | None,
+    seconds: float,
+    frame: Any,
+) -> tuple[Any, Any]:
     """Deploy ``canary`` against the endpoint's stable version with ``steps``, replay
     ``frame`` at it until the controller decides, and return (status, simulation)."""
     import threading
@@ -248,16 +287,28 @@ def _rollout(qs: Quickstart, canary: str, steps: list[Any], *, segment: list[str
     server = qs.notes["server"]
     stable = qs.notes["stable"]
     spec: dict[str, Any] = {
-        "strategy": "canary", "stable": stable, "canary": canary, "weight": 0,
-        "key": "header:x-user-id", "rollout": {"steps": steps},
+        "strategy": "canary",
+        "stable": stable,
+        "canary": canary,
+        "weight": 0,
+        "key": "header:x-user-id",
+        "rollout": {"steps": steps},
     }
     if segment:
         spec["segment"] = {"field": "feature:region", "values": segment}
     deployment = deploy(qs.project, "housing", spec, actor="quickstart", reason=f"canary {canary}")
     controller = RolloutController(qs.project.db, StoreMetricsSource(EventStore(qs.project.db)))
-    sim_spec = SimulationSpec(url=server.url, endpoint="housing", rate=250, duration_s=seconds,
-                              key="user_id", users=500, concurrency=16, seed=len(qs.stages),
-                              outcome_column="price")  # the true price arrives as feedback
+    sim_spec = SimulationSpec(
+        url=server.url,
+        endpoint="housing",
+        rate=250,
+        duration_s=seconds,
+        key="user_id",
+        users=500,
+        concurrency=16,
+        seed=len(qs.stages),
+        outcome_column="price",
+    )  # the true price arrives as feedback
     result: dict[str, Any] = {}
     stop = threading.Event()
     sender = threading.Thread(
@@ -304,19 +355,25 @@ def _canary(qs: Quickstart) -> str:
     qs.notes["server"] = server
     frame = generate(3000, seed=7)
     steps = [
-        {"set_weight": 50},                       # half of the VN requests
+        {"set_weight": 50},  # half of the VN requests
         {"analysis": ANALYSIS},
-        {"set_segment": None},                    # then half of everyone's
+        {"set_segment": None},  # then half of everyone's
         {"analysis": ANALYSIS},
         {"set_weight": 100},
     ]
-    status, sim = _rollout(qs, qs.notes["candidate"], steps, segment=["VN"], seconds=60, frame=frame)
+    status, sim = _rollout(
+        qs, qs.notes["candidate"], steps, segment=["VN"], seconds=60, frame=frame
+    )
     if status.rollout.state != "succeeded":
-        raise RuntimeError(f"the canary ended {status.rollout.state}: {status.to_dict().get('decisions', [])[-1:]}")
+        raise RuntimeError(
+            f"the canary ended {status.rollout.state}: {status.to_dict().get('decisions', [])[-1:]}"
+        )
     qs.notes["stable"] = qs.notes["candidate"]
     shares = sim.to_dict()["shares"] if sim else {}
-    return (f"{qs.notes['candidate']} rolled out VN first, then everyone: {len(status.decisions)} decisions "
-            f"recorded, reached 100% on its own; {sim.sent if sim else 0} requests replayed, shares {shares}")
+    return (
+        f"{qs.notes['candidate']} rolled out VN first, then everyone: {len(status.decisions)} decisions "
+        f"recorded, reached 100% on its own; {sim.sent if sim else 0} requests replayed, shares {shares}"
+    )
 
 
 def _bad_canary(qs: Quickstart) -> str:
@@ -331,12 +388,21 @@ def _bad_canary(qs: Quickstart) -> str:
     # a person acknowledges the rollback: the endpoint goes back to one version
     from shipyard.rollout.deploy import deploy
 
-    deploy(qs.project, "housing", {"strategy": "single", "model": qs.notes["stable"]},
-           actor="quickstart", reason=f"rolled back {qs.notes['broken']}")
+    deploy(
+        qs.project,
+        "housing",
+        {"strategy": "single", "model": qs.notes["stable"]},
+        actor="quickstart",
+        reason=f"rolled back {qs.notes['broken']}",
+    )
     evidence = status.last_analysis or {}
-    failed = sorted({str(c.get("name")) for c in evidence.get("criteria", []) if c.get("verdict") == "fail"})
-    return (f"{qs.notes['broken']} as a 30% canary: analysis failed on {', '.join(map(str, failed)) or 'its criteria'}, "
-            f"rolled back to {qs.notes['stable']} automatically")
+    failed = sorted(
+        {str(c.get("name")) for c in evidence.get("criteria", []) if c.get("verdict") == "fail"}
+    )
+    return (
+        f"{qs.notes['broken']} as a 30% canary: analysis failed on {', '.join(map(str, failed)) or 'its criteria'}, "
+        f"rolled back to {qs.notes['stable']} automatically"
+    )
 
 
 def _drift_and_retrain(qs: Quickstart) -> str:
@@ -354,15 +420,30 @@ def _drift_and_retrain(qs: Quickstart) -> str:
     server = qs.notes["server"]
     shift = Shift(sqft_factor=1.6)  # houses on the market got much larger
     live = generate(4000, seed=11, shift=shift)
-    sim = simulate(SimulationSpec(url=server.url, endpoint="housing", rate=300, duration_s=20,
-                                  key="user_id", users=800, concurrency=16, outcome_column=TARGET,
-                                  seed=11), live)
+    sim = simulate(
+        SimulationSpec(
+            url=server.url,
+            endpoint="housing",
+            rate=300,
+            duration_s=20,
+            key="user_id",
+            users=800,
+            concurrency=16,
+            outcome_column=TARGET,
+            seed=11,
+        ),
+        live,
+    )
     alerts = _wait_for_alerts(qs, EventStore(qs.project.db))
     time.sleep(2)  # the sink writes in batches: let the last one land
     registry = Registry(qs.project)
     before = registry.get("housing@champion")
-    controller = ContinuousController(qs.project, on_stage=lambda e: qs.console.print(
-        f"  {e.stage:<12} {e.seconds:6.1f}s  {e.summary}", markup=False))
+    controller = ContinuousController(
+        qs.project,
+        on_stage=lambda e: qs.console.print(
+            f"  {e.stage:<12} {e.seconds:6.1f}s  {e.summary}", markup=False
+        ),
+    )
     deadline = time.monotonic() + 120
     job = None
     while time.monotonic() < deadline:
@@ -381,13 +462,19 @@ def _drift_and_retrain(qs: Quickstart) -> str:
         return float(np.sqrt(np.mean(residual**2))), float(np.mean(np.abs(residual)))
 
     (old_rmse, old_mae), (new_rmse, new_mae) = errors(before.ref), errors(after.ref)
-    qs.notes["recovery"] = {"before": before.ref, "after": after.ref, "rmse": (old_rmse, new_rmse),
-                            "mae": (old_mae, new_mae)}
-    return (f"{sim.sent} shifted requests with outcomes; {len(alerts)} drift alert(s) "
-            f"({', '.join(sorted(set(alerts)))[:80]}); job {job.id[:12]} retrained, tested, gated, "
-            f"canaried and promoted {after.ref}; on 2,000 new shifted houses RMSE "
-            f"{old_rmse:,.0f} -> {new_rmse:,.0f}, MAE {old_mae:,.0f} -> {new_mae:,.0f} "
-            f"({before.ref} -> {after.ref})")
+    qs.notes["recovery"] = {
+        "before": before.ref,
+        "after": after.ref,
+        "rmse": (old_rmse, new_rmse),
+        "mae": (old_mae, new_mae),
+    }
+    return (
+        f"{sim.sent} shifted requests with outcomes; {len(alerts)} drift alert(s) "
+        f"({', '.join(sorted(set(alerts)))[:80]}); job {job.id[:12]} retrained, tested, gated, "
+        f"canaried and promoted {after.ref}; on 2,000 new shifted houses RMSE "
+        f"{old_rmse:,.0f} -> {new_rmse:,.0f}, MAE {old_mae:,.0f} -> {new_mae:,.0f} "
+        f"({before.ref} -> {after.ref})"
+    )
 
 
 def _wait_for_alerts(qs: Quickstart, events: Any, timeout_s: float = 30) -> list[str]:

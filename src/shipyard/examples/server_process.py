@@ -46,14 +46,27 @@ class ServerProcess:
         started = time.perf_counter()
         with open(self.log, "ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "shipyard", "-C", str(self.root), "serve",
-                 "--port", str(self.port), *self.endpoints],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                [
+                    sys.executable,
+                    "-m",
+                    "shipyard",
+                    "-C",
+                    str(self.root),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    *self.endpoints,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
             )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise ServingError(f"the server exited with {self._proc.returncode}", hint=f"see {self.log}")
+                raise ServingError(
+                    f"the server exited with {self._proc.returncode}", hint=f"see {self.log}"
+                )
             try:
                 if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
                     self.started_s = time.perf_counter() - started
@@ -75,6 +88,7 @@ class ServerProcess:
             self._proc.kill()
             return self._proc.wait()
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
@@ -36,9 +36,13 @@ from prometheus_client.core import (
     Metric,
     SummaryMetricFamily,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
-from shipyard.monitoring.drift import DriftReport
-from shipyard.monitoring.events import Row, SinkStats
+from shipyard.monitoring.events import SinkStats
+from shipyard.monitoring.window import ServedColumns
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.drift import DriftReport
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 OTHER = "(other)"
@@ -101,6 +105,9 @@ class MonitoringMetrics:
         window: how many recent values the quantile gauges are computed over.
         max_features: features (and outputs) tracked per model version.
         max_categories: categories counted by name per feature; the rest are ``(other)``.
+        process: export this process's CPU, threads and memory (not in the worker).
+        remote: the monitoring worker's metrics as Prometheus text; when given, the
+            value and drift families are the worker's, not this object's.
     """
 
     def __init__(
@@ -111,12 +118,16 @@ class MonitoringMetrics:
         window: int = 1024,
         max_features: int = 50,
         max_categories: int = 20,
+        process: bool = True,
+        remote: Callable[[], str | None] | None = None,
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.sink_stats = sink_stats
         self.window = window
         self.max_features = max_features
         self.max_categories = max_categories
+        self.process = process
+        self.remote = remote
         self._lock = threading.Lock()
         self._series: dict[tuple[str, str, str, str], _Series] = {}  # role, endpoint, version, name
         self._drift: dict[tuple[str, str, str, str], tuple[float, float | None]] = {}
@@ -127,25 +138,15 @@ class MonitoringMetrics:
         self.registry.register(self.collector)
 
     # ------------------------------------------------------------------ observers
-    def observe(self, rows: Sequence[Row]) -> None:
-        """Fold a batch of event rows into the running summaries (an EventSink observer)."""
-        grouped: dict[tuple[str, str], list[Row]] = {}
-        for row in rows:
-            if row.get("shadow"):
-                continue
-            key = (row["endpoint"], f"{row['model_name']}:{row['model_version']}")
-            grouped.setdefault(key, []).append(row)
+    def observe(self, batches: Sequence[ServedColumns]) -> None:
+        """Fold a batch's served columns into the running summaries (an EventSink observer)."""
         with self._lock:
-            for (endpoint, version), group in grouped.items():
-                for role, field_name in (("feature", "inputs"), ("prediction", "outputs")):
-                    columns: dict[str, list[Any]] = {}
-                    for row in group:
-                        for name, values in row[field_name].items():
-                            columns.setdefault(name, []).append(values)
-                    for name, parts in columns.items():
-                        self._add(role, endpoint, version, name, parts)
+            for batch in batches:
+                for role, columns in (("feature", batch.inputs), ("prediction", batch.outputs)):
+                    for name, values in columns.items():
+                        self._add(role, batch.endpoint, batch.model, name, values)
 
-    def _add(self, role: str, endpoint: str, version: str, name: str, parts: list[Any]) -> None:
+    def _add(self, role: str, endpoint: str, version: str, name: str, x: np.ndarray) -> None:
         key = (role, endpoint, version, name)
         series = self._series.get(key)
         if series is None:
@@ -153,10 +154,6 @@ class MonitoringMetrics:
             if tracked >= self.max_features:
                 return
             series = self._series[key] = _Series(self.window)
-        try:
-            x = np.concatenate(parts)
-        except ValueError:  # scalars or ragged shapes: one value per row, as labels
-            x = np.asarray([v for p in parts for v in np.asarray(p, dtype=object).reshape(-1)])
         if x.dtype.kind in "fiub":
             if x.ndim > 1:  # e.g. class probabilities: summarise the last column
                 x = x.reshape(len(x), -1)[:, -1]
@@ -185,11 +182,17 @@ class MonitoringMetrics:
 
     # ------------------------------------------------------------------ scrape
     def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            yield from self._value_families()
-            yield from self._drift_families()
+        if self.remote is None:
+            with self._lock:
+                yield from self._value_families()
+                yield from self._drift_families()
+        else:
+            text = self.remote()
+            if text:  # parsed only when scraped
+                yield from text_string_to_metric_families(text)
         yield from self._event_families()
-        yield from self._process_families()
+        if self.process:
+            yield from self._process_families()
 
     def _value_families(self) -> Iterator[Metric]:
         for role, label in (("feature", "feature"), ("prediction", "output")):

@@ -1,8 +1,8 @@
 """The server's monitoring, assembled: one prediction hook feeding the sink, metrics and drift.
 
 ``start_monitor(project)`` opens the configured sink with two observers (the metrics
-and the online drift watcher) and a resource sampler; the returned ``Monitor`` is the
-server's ``on_prediction`` hook. ``attach(app, monitor)`` wires it into an app made
+and the online drift watcher), in the monitoring worker process by default, and a
+resource sampler; the returned ``Monitor`` is the server's ``on_prediction`` hook. ``attach(app, monitor)`` wires it into an app made
 by ``shipyard.serving.create_app``: the hook, the metrics on the app's ``/metrics``, and
 a flush of every queued event when the app shuts down.
 """
@@ -17,22 +17,24 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from shipyard.data.profile import Profile
-from shipyard.monitoring.alerts import AlertDispatcher
-from shipyard.monitoring.drift import ReferenceMissingError
 from shipyard.monitoring.events import EventSink, ServedPrediction, SinkStats
 from shipyard.monitoring.metrics import MonitoringMetrics, process_sample
 from shipyard.monitoring.sinks import open_sink
-from shipyard.monitoring.watch import DriftWatcher, ProfileLookup
-from shipyard.store.events import EventStore, ResourceLog
+from shipyard.store.events import ResourceLog
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from shipyard.data.profile import Profile
+    from shipyard.monitoring.watch import DriftWatcher, ProfileLookup
     from shipyard.project import Project
+
+# Drift (scipy) and profiles (pandas) are imported where used: with the worker (the
+# default) the server never needs them, and they cost it most of a second at start.
 
 logger = logging.getLogger("shipyard.monitoring")
 RESOURCE_LOG = ".shipyard/monitoring/resources.jsonl"
+WORKER = "shipyard.monitoring.worker:open_worker"
 
 
 @dataclass
@@ -69,6 +71,12 @@ def start_monitor(
 ) -> Monitor:
     """Open the configured sink and start metrics, online drift checks and resource samples.
 
+    With ``monitoring.sink_process`` (the default) the metrics of inputs and outputs,
+    the drift checks and the writes run in the monitoring worker, a child process
+    (``monitoring.worker``); this process keeps the queue, the event counters and its
+    own CPU and memory. Otherwise, or when ``profiles`` is given (a Python callable
+    cannot cross to the worker), all of it runs in this process's threads.
+
     Args:
         project: settings (``monitoring:``) and the metadata store.
         registry: the Prometheus registry to add the metrics to (the server's).
@@ -79,6 +87,21 @@ def start_monitor(
         ConfigError: the sink or a webhook is misconfigured.
     """
     spec = project.settings.monitoring
+    if spec.sink_process and profiles is None:
+        from shipyard.monitoring.offload import ProcessWriter
+
+        settings = project.settings.model_dump_json()
+        worker = ProcessWriter(
+            WORKER, settings, name=spec.sink, priority=spec.worker_priority, takes_events=True
+        )
+        sink = open_sink(project.settings, project.db, writer=worker)
+        metrics = MonitoringMetrics(registry, sink_stats=sink.stats, remote=lambda: worker.extra)
+        sampler = ResourceSampler(ResourceLog(project.root / RESOURCE_LOG), sink).start()
+        return Monitor(sink, metrics, None, sampler, drain_timeout_s=spec.drain_timeout_s)
+    from shipyard.monitoring.alerts import AlertDispatcher
+    from shipyard.monitoring.watch import DriftWatcher
+    from shipyard.store.events import EventStore
+
     lookup = profiles or registry_profiles(project)
     metrics = MonitoringMetrics(registry)
     store = EventStore(project.db)
@@ -114,6 +137,8 @@ def attach(app: Any, monitor: Monitor) -> None:
 def registry_profiles(project: Project) -> ProfileLookup:
     """A ProfileLookup reading ``profile.json`` from each version's bundle (None when absent)."""
 
+    from shipyard.monitoring.drift import ReferenceMissingError
+
     def lookup(name: str, version: int) -> Profile | None:
         try:
             return bundle_profile(project, name, version)
@@ -132,7 +157,9 @@ def bundle_profile(project: Project, name: str, version: int) -> Profile:
     """
     from shipyard.bundle.build import PROFILE_FILE
     from shipyard.bundle.manifest import Bundle
+    from shipyard.data.profile import Profile
     from shipyard.errors import DataError, ShipyardError
+    from shipyard.monitoring.drift import ReferenceMissingError
     from shipyard.registry import Registry
 
     model = f"{name}:{version}"

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +25,8 @@ from shipyard.config import MonitoringSpec
 from shipyard.data.profile import Profile
 from shipyard.monitoring.alerts import AlertDispatcher, alerts_from_report, report_link
 from shipyard.monitoring.drift import DriftDetector, DriftReport
-from shipyard.monitoring.events import Row
 from shipyard.monitoring.metrics import MonitoringMetrics
-from shipyard.monitoring.window import Window
+from shipyard.monitoring.window import ServedColumns, Window, concat_values
 
 logger = logging.getLogger("shipyard.monitoring")
 
@@ -38,43 +37,28 @@ _PENDING = 4  # windows waiting for the checker at most
 @dataclass
 class _OpenWindow:
     started: float
-    inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    events: int = 0
+    parts: list[ServedColumns] = field(default_factory=list)
     rows: int = 0
-    first_at: float | None = None
-    last_at: float | None = None
 
-    def add(self, row: Row) -> None:
-        inputs = row["inputs"]
-        for name, values in inputs.items():
-            self.inputs.setdefault(name, []).append(values)
-        for name, values in row["outputs"].items():
-            self.outputs.setdefault(name, []).append(values)
-        first = next(iter(inputs.values()), None)
-        self.events += 1
-        self.rows += len(first) if first is not None and np.ndim(first) else 1
-        self.first_at = row["at"] if self.first_at is None else self.first_at
-        self.last_at = row["at"]
+    def add(self, batch: ServedColumns) -> None:
+        self.parts.append(batch)
+        self.rows += batch.rows
 
     def close(self) -> Window:
+        parts = [p for p in self.parts if p.events]
+
+        def columns(pick: Callable[[ServedColumns], Mapping[str, np.ndarray]]) -> dict[str, Any]:
+            names = dict.fromkeys(name for p in parts for name in pick(p))
+            return {n: concat_values([pick(p)[n] for p in parts if n in pick(p)]) for n in names}
+
         return Window(
-            inputs={k: _concat(v) for k, v in self.inputs.items()},
-            outputs={k: _concat(v) for k, v in self.outputs.items()},
-            events=self.events,
+            inputs=columns(lambda p: p.inputs),
+            outputs=columns(lambda p: p.outputs),
+            events=sum(p.events for p in parts),
             rows=self.rows,
-            start=self.first_at,
-            end=self.last_at,
+            start=float(parts[0].times[0]) if parts else None,
+            end=float(parts[-1].times[-1]) if parts else None,
         )
-
-
-def _concat(parts: list[Any]) -> np.ndarray:
-    try:
-        return np.concatenate(parts)
-    except ValueError:  # scalars, or ragged shapes across requests
-        arrays = [np.asarray(p).reshape(-1) if np.ndim(p) <= 1 else np.asarray(p) for p in parts]
-        first = arrays[0].shape[1:]
-        return np.concatenate([a for a in arrays if a.shape[1:] == first])
 
 
 class DriftWatcher:
@@ -111,18 +95,26 @@ class DriftWatcher:
         self._thread = threading.Thread(target=self._run, name="shipyard-drift", daemon=True)
         self._thread.start()
 
-    def observe(self, rows: Sequence[Row]) -> None:
-        """Add a batch of served rows to their open windows (an EventSink observer)."""
+    def observe(self, batches: Sequence[ServedColumns]) -> None:
+        """Add a batch's served rows to their open windows (an EventSink observer).
+
+        A window by count closes at exactly ``drift_window`` rows: a batch that crosses
+        the boundary is split there (at an event's first row).
+        """
         now = time.monotonic()
-        for row in rows:
-            if row.get("shadow"):
-                continue
-            key = (row["endpoint"], row["model_name"], int(row["model_version"]))
-            window = self._open.get(key)
-            if window is None:
-                window = self._open[key] = _OpenWindow(started=now)
-            window.add(row)
-            if window.rows >= self.spec.drift_window:
+        size = self.spec.drift_window
+        for batch in batches:
+            key = (batch.endpoint, batch.model_name, batch.model_version)
+            while batch.rows:
+                window = self._open.get(key)
+                if window is None:
+                    window = self._open[key] = _OpenWindow(started=now)
+                need = size - window.rows
+                if batch.rows < need:
+                    window.add(batch)
+                    break
+                head, batch = batch.split(need)
+                window.add(head)
                 self._close(key)
         if self.spec.drift_window_s is not None:
             for key, window in list(self._open.items()):

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from scipy import stats
 
 from shipyard.rollout.spec import AnalysisSpec, FieldRef
 from shipyard.rollout.statistics import (
@@ -315,6 +314,8 @@ def _error_rate(
 def _latency(
     s: Sequence[Observation], c: Sequence[Observation], spec: AnalysisSpec, segment: str | None
 ) -> CriterionResult:
+    from scipy import stats  # 0.7 s to import: only when a rollout is analysed
+
     assert spec.latency is not None
     too_few = _too_few("latency", len(s), len(c), spec, segment)
     if too_few is not None:
@@ -352,6 +353,8 @@ def _latency(
 def _shift(
     s: Sequence[Observation], c: Sequence[Observation], spec: AnalysisSpec, segment: str | None
 ) -> CriterionResult:
+    from scipy import stats  # 0.7 s to import: only when a rollout is analysed
+
     shift = spec.prediction_shift
     assert shift is not None
     name = shift.output or _first_output(s or c)

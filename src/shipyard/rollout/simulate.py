@@ -136,7 +136,9 @@ class SimulationReport:
         }
 
 
-def simulate(spec: SimulationSpec, data: Any, stop: threading.Event | None = None) -> SimulationReport:
+def simulate(
+    spec: SimulationSpec, data: Any, stop: threading.Event | None = None
+) -> SimulationReport:
     """Replay ``data`` (a pandas DataFrame) against the endpoint; blocks until done.
 
     ``stop``, when set from another thread, ends the replay early (requests in flight

@@ -20,16 +20,12 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from shipyard.errors import InvalidArgument, RolloutError
-from shipyard.monitoring.drift_stats import (
-    bin_counts,
-    category_counts,
-    jensen_shannon,
-    psi,
-    quantile_edges,
-)
+
+# scipy.stats (0.7 s) and shipyard.monitoring (which brings pandas) are imported inside
+# the functions that use them: the server imports this module before it listens, and
+# analysis runs seconds later, in the rollout controller's thread.
 
 Alternative = Literal["two-sided", "less", "greater"]
 
@@ -129,6 +125,8 @@ def proportion_estimate(successes: int, trials: int, *, confidence: float = 0.95
 
 def mean_estimate(values: ArrayLike, *, confidence: float = 0.95) -> Estimate:
     """Mean with a Student-t interval; assumes the sample mean is close to normal."""
+    from scipy import stats
+
     x = _sample("values", values, min_size=2)
     t = float(stats.t.ppf(0.5 + _check_confidence(confidence) / 2.0, x.size - 1))
     mean = float(np.mean(x))
@@ -155,6 +153,8 @@ def two_proportion_z_test(
     Assumes independent units and a normal approximation that holds (about 10
     successes and 10 failures per variant or more).
     """
+    from scipy import stats
+
     _check_counts("successes_a", successes_a, "trials_a", trials_a)
     _check_counts("successes_b", successes_b, "trials_b", trials_b)
     _check_alternative(alternative)
@@ -183,6 +183,8 @@ def welch_t_test(
     Equals ``scipy.stats.ttest_ind(b, a, equal_var=False)``, with its confidence
     interval. Assumes independent units and sample means close to normal.
     """
+    from scipy import stats
+
     xa = _sample("a", a, min_size=2)
     xb = _sample("b", b, min_size=2)
     _check_alternative(alternative)
@@ -355,6 +357,8 @@ def sample_ratio_mismatch(
         counts: units seen per variant.
         weights: configured traffic weights per variant (any positive scale).
     """
+    from scipy import stats
+
     observed = np.asarray(counts)
     w = np.asarray(weights, dtype=np.float64)
     if observed.ndim != 1 or observed.size < 2 or w.shape != observed.shape:
@@ -395,6 +399,14 @@ def prediction_shift(
     quantiles; labels (anything else) are counted per class. See
     ``shipyard.monitoring.drift_stats`` for the binning and epsilon conventions.
     """
+    from shipyard.monitoring.drift_stats import (
+        bin_counts,
+        category_counts,
+        jensen_shannon,
+        psi,
+        quantile_edges,
+    )
+
     s, c = np.asarray(stable), np.asarray(canary)
     for name, x in (("stable", s), ("canary", c)):
         if x.ndim != 1 or x.size == 0:
@@ -432,6 +444,8 @@ def _tail(dist: Any, statistic: float, alternative: str) -> float:
 
 
 def _z(confidence: float) -> float:
+    from scipy import stats
+
     return float(stats.norm.ppf(0.5 + _check_confidence(confidence) / 2.0))
 
 

@@ -2,10 +2,10 @@
 
 A request's path, in four hops:
     ASGI route (``inference.answer``) -> the endpoint's routing policy picks a variant
-    (``router``) -> the version's batcher predicts in its own thread (``batching``)
-    -> the response is encoded (``oip`` / ``mlflow_protocol``).
-The prediction event and any shadow prediction run after the response is sent and
-never call back into the router.
+    (``router``) -> the version's batcher predicts in its own thread, or inline when
+    the model is fast and nothing is queued (``batching``) -> the response is encoded (``oip`` / ``mlflow_protocol``).
+The prediction event is queued as the response is built (a non-blocking hook); shadow
+predictions run after the response is sent and never call back into the router.
 
 Models enter by registry reference only, through a ``ModelSource``
 (``NAME:VERSION``, ``NAME@ALIAS``); ``InMemorySource`` serves Predictor objects built

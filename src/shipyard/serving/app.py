@@ -43,7 +43,7 @@ def create_app(
         source: resolves registry references (``NAME:VERSION``, ``NAME@ALIAS``) to models.
         spec: limits, batching, timeouts and the management token.
         endpoints: ``{endpoint: reference}`` loaded at startup, each routed ``single``.
-        on_prediction: called with each PredictionEvent after its response is sent.
+        on_prediction: called with each PredictionEvent as its response is sent.
 
     Example:
         >>> app = create_app(source, endpoints={"housing": "housing@champion"})  # doctest: +SKIP

@@ -1,9 +1,10 @@
 """Prediction events: what the server tells monitoring about each served prediction.
 
-The server calls ``on_prediction(event)`` on the event loop after the response's last
-byte is sent, so a sink never delays a response. The hook must not block: a sink
-enqueues and returns (a slow hook only delays later background work). An exception
-in the hook is logged and dropped, never surfaced to the caller.
+The server calls ``on_prediction(event)`` on the event loop once the response is
+built, before it is sent, so the hook must not block: a sink appends to its queue and
+returns (an ``EventSink`` does in well under a microsecond). Shadow predictions' events
+follow after the response is sent. An exception in the hook is logged and dropped,
+never surfaced to the caller.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 logger = logging.getLogger("shipyard.serving")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs a setattr call per field
 class PredictionEvent:
     """One served (or mirrored) prediction."""
 

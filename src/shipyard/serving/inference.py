@@ -2,8 +2,9 @@
 
 One function, ``answer``, walks every inference request through the same four hops;
 the Open Inference Protocol and MLflow differ only in how a body is decoded, a result
-encoded and an error shaped (``OIP`` and ``MLFLOW`` below). The prediction event and
-any shadow predictions run after the response is sent and never call the router.
+encoded and an error shaped (``OIP`` and ``MLFLOW`` below). The prediction event is
+queued as the response is built; shadow predictions run after it is sent and never
+call the router.
 """
 
 from __future__ import annotations
@@ -170,12 +171,16 @@ async def answer(
     headers["x-shipyard-variant"] = target.variant
     latency = time.perf_counter() - started
     background = None
-    if server.on_prediction is not None or target.mirrors:
+    hook = server.on_prediction
+    if hook is not None or target.mirrors:
         event = PredictionEvent(
             rid, arrived, target.endpoint, served.name, served.version, target.variant,
             columns, outputs, latency, key=target.key,
         )  # fmt: skip
-        background = BackgroundTask(_after_response, server, event, target.mirrors, rows)
+        if hook is not None:
+            emit(hook, event)  # a queue append: cheaper inline than as a background task
+        if target.mirrors:
+            background = BackgroundTask(_shadows, server, event, target.mirrors, rows)
     _record(server, target, 200, started)
     return Response(content, 200, headers, background=background)
 
@@ -211,13 +216,11 @@ def _record(server: ServerState, target: Target | None, code: int, started: floa
         )  # fmt: skip
 
 
-async def _after_response(
+async def _shadows(
     server: ServerState, event: PredictionEvent, mirrors: tuple[Variant, ...], rows: int
 ) -> None:
-    """After the response: the prediction event, then each shadow prediction and its event."""
+    """After the response: each shadow prediction and its event."""
     hook = server.on_prediction
-    if hook is not None:
-        emit(hook, event)
     guard = server.shadows
     for variant in mirrors:
         if not guard.admit(variant.label):

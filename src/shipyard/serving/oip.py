@@ -24,6 +24,17 @@ from shipyard.serving.limits import parse_json
 HEADER_LENGTH = "inference-header-content-length"
 MAX_DIMS = 8
 _INT32 = struct.Struct("<I")
+# JSON tensors of at most this many values are typed by a loop over the Python values
+# (numpy's dtype discovery and checks cost more than the values on one-row requests)
+_SMALL = 16
+# (Python type of every value, datatype) -> the dtype np.asarray gives such a list
+# (None: numpy's own choice, '<U' for strings); pairs not listed take the general path
+_JSON_DTYPES: dict[tuple[type, str], np.dtype[Any] | None] = {
+    **{(float, t): np.dtype(np.float64) for t in ("FP16", "FP32", "FP64")},
+    **{(int, t): np.dtype(np.int64) for t in DATATYPES if t not in ("BYTES", "BOOL")},
+    (str, "BYTES"): None,
+    (bool, "BOOL"): np.dtype(np.bool_),
+}
 
 
 @dataclass(slots=True)  # not frozen: frozen dataclasses cost a setattr call per field
@@ -97,7 +108,9 @@ def _decode_tensor(
             hint=f"use one of: {', '.join(DATATYPES)}",
         )
     shape = tensor.get("shape")
-    if (
+    if type(shape) is list and len(shape) == 1 and type(shape[0]) is int and 0 <= shape[0] < 2**31:
+        count = shape[0]  # the usual [N]: the general check below, without its generator
+    elif (
         not isinstance(shape, list)
         or len(shape) > MAX_DIMS
         or not all(type(d) is int and 0 <= d < 2**31 for d in shape)
@@ -105,7 +118,8 @@ def _decode_tensor(
         raise InvalidInput(
             f"shape must be a list of at most {MAX_DIMS} non-negative integers", field=name
         )
-    count = math.prod(shape)
+    else:
+        count = math.prod(shape)
     params = tensor.get("parameters")
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if isinstance(params, dict) and "shared_memory_region" in params:
@@ -123,6 +137,10 @@ def _decode_tensor(
 
 
 def _from_json(data: Any, datatype: str, shape: list[int], count: int, name: str) -> np.ndarray:
+    if type(data) is list and 0 < len(data) == count <= _SMALL and len(shape) == 1:
+        small = _small_array(data, datatype)
+        if small is not None:
+            return small
     if not isinstance(data, list):
         data = [data]
     try:
@@ -147,6 +165,26 @@ def _from_json(data: Any, datatype: str, shape: list[int], count: int, name: str
     if not ok:
         raise InvalidInput(f"'data' does not hold {datatype} values", field=name)
     return array.reshape(shape)
+
+
+def _small_array(data: list[Any], datatype: str) -> np.ndarray | None:
+    """``np.asarray(data)`` for a short flat list of one plain type that suits ``datatype``.
+
+    None for anything else (mixed types, nesting, nulls, integers past int64, a type
+    that does not suit the datatype): the general path decides those and words their
+    errors.
+    """
+    kind = type(data[0])
+    for value in data:
+        if type(value) is not kind:
+            return None
+    dtype = _JSON_DTYPES.get((kind, datatype), False)
+    if dtype is False:
+        return None
+    try:
+        return np.array(data, dtype=dtype)
+    except OverflowError:  # an integer past int64: numpy would pick uint64 or object
+        return None
 
 
 def _from_binary(

@@ -137,11 +137,7 @@ class OnnxModel(LoadedModel):
             }
         else:
             name, dtype = self._matrix
-            feeds = {
-                name: np.column_stack(
-                    [np.asarray(columns[c], dtype=dtype) for c in self.input_names]
-                )
-            }
+            feeds = {name: _stack(columns, self.input_names, n, dtype)}
         try:
             results = self.session.run(self._run_names, feeds)
         except Exception as exc:  # the model loaded, so what fails here is the input
@@ -155,3 +151,17 @@ class OnnxModel(LoadedModel):
                 value = value.reshape(-1)
             out[name] = value if dtype == "object" else value.astype(dtype, copy=False)
         return out
+
+
+def _stack(
+    columns: Mapping[str, np.ndarray], names: Sequence[str], n: int, dtype: Any
+) -> np.ndarray:
+    """The columns as one C-ordered [n, features] matrix, in signature order."""
+    stacked = np.empty((n, len(names)), dtype=dtype)
+    try:
+        # filled column by column: half the cost of column_stack on one-row requests
+        for j, column in enumerate(names):
+            stacked[:, j] = columns[column]
+    except ValueError:  # [n, 1] columns, or values that are no numbers: numpy decides
+        return np.column_stack([np.asarray(columns[c], dtype=dtype) for c in names])
+    return stacked

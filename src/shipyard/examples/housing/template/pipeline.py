@@ -67,7 +67,10 @@ def split(
 
 @shipyard.step
 def train(
-    train: pd.DataFrame, model: str = "hgb", alpha: float = 1.0, max_iter: int = 200,
+    train: pd.DataFrame,
+    model: str = "hgb",
+    alpha: float = 1.0,
+    max_iter: int = 200,
     monotone: bool = True,
 ) -> Pipeline:
     """Preprocessing and estimator as one scikit-learn Pipeline.
@@ -79,9 +82,14 @@ def train(
     if model == "ridge":
         estimator = Ridge(alpha=alpha)
     elif model == "hgb":
-        constraints = [MONOTONE.get(c, 0) for c in NUMERIC] + [0] * len(REGIONS) if monotone else None
+        constraints = (
+            [MONOTONE.get(c, 0) for c in NUMERIC] + [0] * len(REGIONS) if monotone else None
+        )
         estimator = HistGradientBoostingRegressor(
-            max_iter=max_iter, max_leaf_nodes=15, min_samples_leaf=40, random_state=0,
+            max_iter=max_iter,
+            max_leaf_nodes=15,
+            min_samples_leaf=40,
+            random_state=0,
             monotonic_cst=constraints,
         )
     else:
@@ -91,11 +99,17 @@ def train(
             ("numeric", StandardScaler(), NUMERIC),
             # fixed categories: the model's columns (and its constraints) never depend
             # on which regions a training set happens to hold
-            ("region", OneHotEncoder(categories=[list(REGIONS)], handle_unknown="ignore"), ["region"]),
+            (
+                "region",
+                OneHotEncoder(categories=[list(REGIONS)], handle_unknown="ignore"),
+                ["region"],
+            ),
         ]
     )
     pipe = Pipeline([("preprocess", pre), ("model", estimator)])
-    shipyard.log_params(model=model, alpha=alpha, max_iter=max_iter, monotone=monotone, rows=len(train))
+    shipyard.log_params(
+        model=model, alpha=alpha, max_iter=max_iter, monotone=monotone, rows=len(train)
+    )
     return pipe.fit(train[FEATURES], train[TARGET])
 
 

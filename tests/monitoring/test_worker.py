@@ -1,0 +1,99 @@
+"""The monitoring worker's side of the sink, and the columns its observers receive."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from monitoring_helpers import MemoryWriter, make_event
+
+from shipyard.config import MonitoringSpec
+from shipyard.monitoring.events import SinkUnavailable, event_row
+from shipyard.monitoring.metrics import MonitoringMetrics
+from shipyard.monitoring.offload import _encode_sliced
+from shipyard.monitoring.watch import DriftWatcher
+from shipyard.monitoring.window import served_columns
+from shipyard.monitoring.worker import ObservedWriter, served_columns_of_rows
+
+
+def _multi_row_event(i: int, rows: int) -> object:
+    event = make_event(i)
+    for columns in (event.inputs, event.outputs):
+        for name, values in columns.items():
+            columns[name] = np.repeat(values, rows)
+    return event
+
+
+def test_columns_from_json_rows_equal_the_columns_from_events() -> None:
+    events = [make_event(i) for i in range(20)] + [_multi_row_event(20, 3)]
+    events[0].inputs["area"] = np.array([np.nan], dtype=np.float32)
+    events.append(make_event(30, shadow=True, variant="v2"))  # not what the endpoint served
+    rows = orjson.loads(_encode_sliced([event_row(e) for e in events]))
+    [from_rows] = served_columns_of_rows(rows)
+    [from_events] = served_columns(events)
+    assert from_rows.rows == from_events.rows == 23
+    assert from_rows.starts.tolist() == from_events.starts.tolist() == list(range(21))
+    np.testing.assert_array_equal(from_rows.times, from_events.times)
+    for name in ("rooms", "area"):
+        np.testing.assert_allclose(from_rows.inputs[name], from_events.inputs[name], rtol=1e-6)
+    assert np.isnan(from_rows.inputs["area"][0])  # null came back as NaN
+    assert from_rows.inputs["region"].dtype == object
+    assert list(from_rows.inputs["region"]) == list(from_events.inputs["region"])
+
+
+def test_split_keeps_each_event_where_its_first_row_is() -> None:
+    [batch] = served_columns([make_event(0), _multi_row_event(1, 4), make_event(2)])
+    head, tail = batch.split(3)  # inside the second event, which starts at row 1
+    assert (head.rows, head.events, tail.rows, tail.events) == (3, 2, 3, 1)
+    np.testing.assert_array_equal(
+        np.concatenate([head.inputs["area"], tail.inputs["area"]]), batch.inputs["area"]
+    )
+    assert tail.starts.tolist() == [2] and tail.times.tolist() == [batch.times[2]]
+
+
+def test_drift_windows_close_at_exactly_the_configured_rows() -> None:
+    reports = []
+    watcher = DriftWatcher(
+        MonitoringSpec(drift_window=50), lambda n, v: None, on_report=reports.append
+    )
+    events = [_multi_row_event(i, 7) for i in range(30)]  # 210 rows, windows cut requests
+    for start in range(0, 30, 4):
+        watcher.observe(served_columns(events[start : start + 4]))
+    watcher.close()
+    assert [r.window.rows for r in reports] == [50, 50, 50, 50]
+    assert sum(r.window.events for r in reports) == 29  # the 30th starts in the open window
+
+
+def test_a_batch_sent_again_after_a_failed_write_is_observed_once() -> None:
+    memory = MemoryWriter(down=True)
+    metrics = MonitoringMetrics(process=False)
+    worker = ObservedWriter(memory, metrics, None)
+    payload = _encode_sliced([event_row(make_event(i)) for i in range(40)])
+    with pytest.raises(SinkUnavailable):
+        worker.write_json(payload)
+    memory.down = False
+    assert worker.write_json(payload) == 40  # the retry: stored, not counted again
+    text = worker.extra()
+    assert text is not None
+    assert (
+        'shipyard_feature_value_count{endpoint="housing",feature="area",model_version="housing:1"} 40.0'
+        in text
+    )
+    assert "shipyard_process_cpu_utilization_ratio" not in text  # the server reports its own
+
+
+def test_events_sent_as_they_are_become_the_rows_event_row_makes() -> None:
+    # the server's sink hands the worker events, encoded field by field by orjson
+    from shipyard.serving import PredictionEvent
+
+    served = PredictionEvent("r1", 1000.5, "housing", "housing", 1, "default",
+                             {"area": np.array([120.0])}, {"prediction": np.array([3.0])},
+                             0.0021, key="user-7")  # fmt: skip
+    events = [served, make_event(2, shadow=True, variant="v2", request_id="r2")]
+    memory = MemoryWriter()
+    worker = ObservedWriter(memory, MonitoringMetrics(process=False), None)
+    assert worker.write_json(_encode_sliced(events)) == 2
+    expected = orjson.loads(_encode_sliced([event_row(e) for e in events]))
+    assert memory.rows == expected
+    assert [r["request_id"] for r in memory.rows] == ["r1", "r2~v2"]
+    assert memory.rows[0]["latency_ms"] == pytest.approx(2.1)
