@@ -138,7 +138,8 @@ def test_a_missing_reference_profile_never_fails_a_prediction(
 
 
 @pytest.mark.redis
-def test_a_broker_that_is_down_never_fails_a_prediction(project: Project) -> None:
+@pytest.mark.parametrize("where", ["in process", "worker"])
+def test_a_broker_that_is_down_never_fails_a_prediction(project: Project, where: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -152,9 +153,8 @@ def test_a_broker_that_is_down_never_fails_a_prediction(project: Project) -> Non
         ],
     )
     app = _app()
-    monitor = start_monitor(
-        project, registry=app.state.server.metrics.registry, profiles=lambda n, v: None
-    )
+    profiles = (lambda n, v: None) if where == "in process" else None
+    monitor = start_monitor(project, registry=app.state.server.metrics.registry, profiles=profiles)
     attach(app, monitor)
     _serve(app, 200)
     stats = monitor.sink.stats()

@@ -97,3 +97,16 @@ def test_events_sent_as_they_are_become_the_rows_event_row_makes() -> None:
     assert memory.rows == expected
     assert [r["request_id"] for r in memory.rows] == ["r1", "r2~v2"]
     assert memory.rows[0]["latency_ms"] == pytest.approx(2.1)
+
+
+def test_a_backend_down_at_start_leaves_the_worker_up_and_observing() -> None:
+    memory = MemoryWriter(down=True)
+    metrics = MonitoringMetrics(process=False)
+    worker = ObservedWriter(memory, metrics, None)
+    worker.open()  # the broker is down: the worker starts anyway
+    payload = _encode_sliced([event_row(make_event(i)) for i in range(10)])
+    with pytest.raises(SinkUnavailable):
+        worker.write_json(payload)
+    assert "shipyard_feature_value_count" in (worker.extra() or "")  # observed meanwhile
+    memory.down = False
+    assert worker.write_json(payload) == 10 and len(memory.rows) == 10

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import orjson
 
-from shipyard.monitoring.events import BatchWriter, Row, stored_row
+from shipyard.monitoring.events import BatchWriter, Row, SinkUnavailable, stored_row
 from shipyard.monitoring.metrics import MonitoringMetrics
 from shipyard.monitoring.watch import DriftWatcher
 from shipyard.monitoring.window import ServedColumns, served_columns
@@ -47,12 +47,23 @@ class ObservedWriter:
         # hashes of the batches observed lately: a batch the backend could not take is
         # sent again as it was, and must not be counted twice
         self._observed: deque[int] = deque(maxlen=64)
+        self._opened = False
 
     def open(self) -> None:
-        self.writer.open()
+        # A backend that is down (a broker) must not stop the worker from starting:
+        # observers still see every batch, and the writer is opened again with each
+        # write until it answers (the server keeps the batches meanwhile).
+        try:
+            self.writer.open()
+            self._opened = True
+        except SinkUnavailable as exc:
+            logger.warning("%s", exc)
 
     def write(self, rows: Sequence[Row]) -> int:
         self._observe(rows)
+        if not self._opened:
+            self.writer.open()
+            self._opened = True
         return self.writer.write(rows)
 
     def write_json(self, payload: bytes) -> int:
@@ -62,6 +73,9 @@ class ObservedWriter:
         if digest not in self._observed:
             self._observed.append(digest)
             self._observe(rows)
+        if not self._opened:
+            self.writer.open()  # SinkUnavailable: the server retries the batch
+            self._opened = True
         write_decoded = getattr(self.writer, "write_decoded", None)
         return int(write_decoded(rows)) if write_decoded else self.writer.write(rows)
 
