@@ -127,7 +127,7 @@ def event_row(event: ServedPrediction) -> Row:
 
     Inputs and outputs stay numpy arrays here; each backend encodes them.
     """
-    return stored_row({name: getattr(event, name, None) for name in EVENT_FIELDS})
+    return stored_row(event_fields(event))
 
 
 # What an event carries, by name: ``ServedPrediction`` and ``PredictionEvent``'s fields.
@@ -135,6 +135,11 @@ EVENT_FIELDS = (
     "request_id", "time", "endpoint", "model_name", "model_version", "variant", "inputs",
     "outputs", "latency_s", "shadow", "status", "key",
 )  # fmt: skip
+
+
+def event_fields(event: ServedPrediction) -> dict[str, Any]:
+    """An event object as a mapping of :data:`EVENT_FIELDS` (absent ones None)."""
+    return {name: getattr(event, name, None) for name in EVENT_FIELDS}
 
 
 def stored_row(event: Mapping[str, Any]) -> Row:

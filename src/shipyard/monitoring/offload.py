@@ -27,7 +27,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from shipyard.monitoring.events import EVENT_FIELDS, SinkUnavailable, yield_gil
+from shipyard.monitoring.events import SinkUnavailable, event_fields, yield_gil
 from shipyard.store.events import json_default
 
 START_TIMEOUT_S = 60.0
@@ -165,7 +165,7 @@ _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 def _default(value: Any) -> Any:
     # dataclasses (PredictionEvent) orjson encodes itself; another event object by its fields
     if hasattr(value, "request_id") and hasattr(value, "latency_s"):
-        return {name: getattr(value, name, None) for name in EVENT_FIELDS}
+        return event_fields(value)
     return json_default(value)
 
 

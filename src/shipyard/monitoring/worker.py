@@ -61,9 +61,7 @@ class ObservedWriter:
 
     def write(self, rows: Sequence[Row]) -> int:
         self._observe(rows)
-        if not self._opened:
-            self.writer.open()
-            self._opened = True
+        self._ensure_open()
         return self.writer.write(rows)
 
     def write_json(self, payload: bytes) -> int:
@@ -73,11 +71,14 @@ class ObservedWriter:
         if digest not in self._observed:
             self._observed.append(digest)
             self._observe(rows)
-        if not self._opened:
-            self.writer.open()  # SinkUnavailable: the server retries the batch
-            self._opened = True
+        self._ensure_open()
         write_decoded = getattr(self.writer, "write_decoded", None)
         return int(write_decoded(rows)) if write_decoded else self.writer.write(rows)
+
+    def _ensure_open(self) -> None:
+        if not self._opened:
+            self.writer.open()  # SinkUnavailable: the server keeps the batch and retries
+            self._opened = True
 
     def _observe(self, rows: Sequence[Row]) -> None:
         served = served_columns_of_rows(rows)
