@@ -52,6 +52,14 @@ def test_alerts_name_feature_statistic_excess_and_report() -> None:
     assert psi.dedup_key == "housing|area|psi"
 
 
+def test_a_pvalue_that_underflows_reads_as_a_bound_not_a_ratio() -> None:
+    shifted = Alert("housing", "drift", "age", "ks_pvalue", 0.0, 0.01, 1e298)
+    assert "ks_pvalue < 1e-300, far below 0.01" in shifted.message
+    assert "e+298" not in shifted.message
+    close = Alert("housing", "drift", "age", "ks_pvalue", 0.002, 0.01, 5.0)
+    assert "0.002 < 0.01 (5x below)" in close.message
+
+
 def test_webhook_receives_json_and_the_store_dedups(project: Project) -> None:
     seen: list[dict[str, object]] = []
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import orjson
 import pytest
 from monitoring_helpers import MemoryWriter, make_event
 
 from shipyard.config import MonitoringSpec
-from shipyard.monitoring.events import SinkUnavailable, event_row
+from shipyard.monitoring.events import EventSink, SinkUnavailable, event_row
 from shipyard.monitoring.metrics import MonitoringMetrics
-from shipyard.monitoring.offload import _encode_sliced
+from shipyard.monitoring.offload import ProcessWriter, _encode_sliced
 from shipyard.monitoring.watch import DriftWatcher
 from shipyard.monitoring.window import served_columns
 from shipyard.monitoring.worker import ObservedWriter, served_columns_of_rows
@@ -110,3 +114,61 @@ def test_a_backend_down_at_start_leaves_the_worker_up_and_observing() -> None:
     assert "shipyard_feature_value_count" in (worker.extra() or "")  # observed meanwhile
     memory.down = False
     assert worker.write_json(payload) == 10 and len(memory.rows) == 10
+
+
+def test_under_load_the_worker_sends_its_metrics_at_most_so_often_and_again_when_idle() -> None:
+    worker = ObservedWriter(MemoryWriter(), MonitoringMetrics(process=False), None)
+    count = (
+        'shipyard_feature_value_count{endpoint="housing",feature="area",model_version="housing:1"}'
+    )
+
+    def batch(start: int) -> bytes:
+        return _encode_sliced([event_row(make_event(i)) for i in range(start, start + 100)])
+
+    assert worker.write_json(batch(0)) == 100
+    assert f"{count} 100.0" in (worker.extra() or "")  # the first answer carries them
+    assert worker.write_json(batch(100)) == 100
+    assert worker.extra() is None  # a big batch right after: not rendered again yet
+    assert worker.write_json(b"[]") == 0  # the sink's idle refresh asks for them
+    assert f"{count} 200.0" in (worker.extra() or "")
+
+
+class _EncodedWriter(MemoryWriter):
+    """Takes events encoded one by one, as the monitoring worker's ProcessWriter does."""
+
+    takes_events = True
+    encode = staticmethod(ProcessWriter.encode)
+    refreshes = 0
+
+    def write(self, rows: Sequence[Any]) -> int:
+        self.rows.extend(orjson.loads(r) if isinstance(r, bytes) else r for r in rows)
+        return len(rows)
+
+    def refresh(self) -> None:
+        self.refreshes += 1
+
+
+def test_events_are_encoded_at_emit_for_a_writer_that_takes_them_encoded() -> None:
+    writer = _EncodedWriter()
+    sink = EventSink(writer, flush_interval_s=0.01).start()
+    events = [make_event(i) for i in range(5)]
+    for event in events:
+        sink.emit(event)
+    sink.emit(object())  # not an event: counted, never queued, flush does not wait for it
+    assert sink.flush(10)
+    assert [row["request_id"] for row in writer.rows] == [e.request_id for e in events]
+    assert writer.rows[0] == orjson.loads(ProcessWriter.encode(events[0]))
+    time.sleep(0.3)  # idle: the sink lets the writer catch up (the worker's metrics)
+    stats = sink.close(5)
+    assert (stats.emitted, stats.written, stats.rejected, stats.dropped) == (6, 5, 1, 0)
+    assert writer.refreshes >= 1
+
+
+def test_observers_in_this_process_get_event_objects_not_bytes() -> None:
+    writer, seen = _EncodedWriter(), []
+    sink = EventSink(writer, flush_interval_s=0.01, observers=[seen.extend]).start()
+    sink.emit(make_event(1))
+    assert sink.flush(10)
+    sink.close(5)
+    assert [batch.rows for batch in seen] == [1]
+    assert [type(row) for row in writer.rows] == [type(make_event(1))]  # the writer encodes

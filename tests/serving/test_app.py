@@ -329,3 +329,13 @@ def test_shadow_variant_is_predicted_after_the_response_and_never_returned() -> 
     np.testing.assert_allclose(
         events[1].outputs["prediction"], housing_expected(housing_model(2.0), ROWS), rtol=1e-6
     )
+
+
+def test_generated_request_ids_are_unique_and_grow_with_time() -> None:
+    from shipyard.serving.inference import new_request_id
+
+    ids = [new_request_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    # the time prefix orders them (ties within a microsecond differ in the random part)
+    assert [i[:14] for i in ids] == sorted(i[:14] for i in ids)

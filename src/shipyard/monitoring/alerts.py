@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from shipyard.config import MonitoringSpec
 from shipyard.errors import ConfigError
-from shipyard.monitoring.drift import DriftReport
+from shipyard.monitoring.drift import DriftReport, below
 from shipyard.store.events import EventStore
 
 logger = logging.getLogger("shipyard.monitoring.alerts")
@@ -53,7 +53,7 @@ class Alert:
             self.kind, self.kind
         )
         if self.statistic.endswith("pvalue"):
-            how = f"{self.value:.3g} < {self.threshold:g} ({self.excess:.3g}x below)"
+            how = below(self.value, self.threshold)
         else:
             how = f"{self.value:.4g} > {self.threshold:g} ({self.excess:.3g}x the threshold)"
         text = f"{self.endpoint} ({self.model}): {what} '{self.feature}' drifted: {self.statistic} {how}"

@@ -48,6 +48,17 @@ class ReferenceMissingError(MonitoringError, LookupError):
         )
 
 
+def below(pvalue: float, alpha: float) -> str:
+    """``6.1e-07 < 0.01 (1.6e+04x below)``; a p-value that underflowed reads ``< 1e-300``
+    (a ratio to it would only measure the float's limit)."""
+    if pvalue < TINY_P:
+        return f"< {TINY_P:g}, far below {alpha:g}"
+    return f"{pvalue:.3g} < {alpha:g} ({alpha / pvalue:.3g}x below)"
+
+
+TINY_P = 1e-300
+
+
 @dataclass(frozen=True)
 class StatisticResult:
     """One statistic of one feature, and its verdict.
@@ -69,15 +80,15 @@ class StatisticResult:
         if self.threshold is None:
             return None
         if self.adjusted_pvalue is not None:
-            return self.threshold / max(self.adjusted_pvalue, 1e-300)
+            return self.threshold / max(self.adjusted_pvalue, TINY_P)
         return self.value / self.threshold
 
     def describe(self) -> str:
         """e.g. ``psi 0.41 > 0.2 (2.1x)`` or ``ks p=3e-08 < 0.01 (3.3e+05x below)``."""
         if self.adjusted_pvalue is not None:
-            rel = "<" if self.exceeded else ">="
-            text = f"{self.name} {self.value:.4g}, adjusted p={self.adjusted_pvalue:.3g} {rel} {self.threshold:g}"
-            return text + (f" ({self.excess:.3g}x below)" if self.exceeded else "")
+            alpha, p = float(self.threshold or 0.0), self.adjusted_pvalue
+            verdict = below(p, alpha) if self.exceeded else f"={p:.3g} >= {alpha:g}"
+            return f"{self.name} {self.value:.4g}, adjusted p {verdict}"
         if self.threshold is None:
             return f"{self.name} {self.value:.4g}"
         rel = ">" if self.exceeded else "<="

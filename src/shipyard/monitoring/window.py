@@ -185,12 +185,16 @@ def _columns(key: tuple[str, str, int], events: list[_Served]) -> ServedColumns:
 
 def _rows_of(columns: Mapping[str, Any]) -> int:
     first = next(iter(columns.values()), None)
+    if isinstance(first, list):  # values back from JSON (the monitoring worker)
+        return len(first)
     return len(first) if first is not None and np.ndim(first) else 1
 
 
 def concat_values(parts: Sequence[Any]) -> np.ndarray:
     """Per-request arrays end to end; scalars or ragged shapes are made to fit."""
     try:
+        if isinstance(parts[0], list):  # from JSON: one list is faster than many arrays
+            return np.array([value for part in parts for value in part])
         return np.concatenate(parts)
     except ValueError:  # scalars, or ragged shapes across requests
         arrays = [np.asarray(p).reshape(-1) if np.ndim(p) <= 1 else np.asarray(p) for p in parts]

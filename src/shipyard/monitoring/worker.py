@@ -1,21 +1,25 @@
 """The monitoring worker: everything done with a prediction event after it leaves the server.
 
 A server with ``monitoring.sink_process`` (the default) keeps only the queue and one
-``orjson`` call per batch; this worker, a child process fed through a ``ProcessWriter``,
+``orjson`` call per event; this worker, a child process fed through a ``ProcessWriter``,
 does the rest: it folds each batch into the feature and prediction metrics, gathers
 drift windows and checks them (alerts included), and stores the batch in the
 configured sink. Measured on 2 cores, the same work in the server's own threads cost
 the request loop about as much again in GIL hand-offs as in the work itself.
 
-The server shows the worker's metrics on its own ``/metrics``: each answer to a batch
+The server shows the worker's metrics on its own ``/metrics``: an answer to a batch
 carries the worker's metrics as Prometheus text (``ProcessWriter.extra``), which the
-server's collector parses when scraped. A worker that dies is restarted with the next
-batch; its open drift windows and running summaries start again empty.
+server's collector parses when scraped. Rendering them costs ~2 ms, so under load
+(batches of ``SMALL_BATCH`` events or more) they are sent at most every
+``RENDER_EVERY_S``; when the load stops, the sink's idle tick asks for them again
+(``ProcessWriter.refresh``). A worker that dies is restarted with the next batch; its
+open drift windows and running summaries start again empty.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
@@ -30,6 +34,8 @@ from shipyard.monitoring.watch import DriftWatcher
 from shipyard.monitoring.window import ServedColumns, served_columns
 
 logger = logging.getLogger("shipyard.monitoring")
+RENDER_EVERY_S = 0.5
+SMALL_BATCH = 64
 
 
 class ObservedWriter:
@@ -48,6 +54,8 @@ class ObservedWriter:
         # sent again as it was, and must not be counted twice
         self._observed: deque[int] = deque(maxlen=64)
         self._opened = False
+        self._last_batch = 0
+        self._rendered_at = -float("inf")
 
     def open(self) -> None:
         # A backend that is down (a broker) must not stop the worker from starting:
@@ -67,6 +75,9 @@ class ObservedWriter:
     def write_json(self, payload: bytes) -> int:
         """A batch as the server encoded it: decoded once, for the observers and the writer."""
         rows = [stored_row(e) if "latency_s" in e else e for e in orjson.loads(payload)]
+        self._last_batch = len(rows)
+        if not rows:  # the server asking for the metrics only (ProcessWriter.refresh)
+            return 0
         digest = hash(payload)
         if digest not in self._observed:
             self._observed.append(digest)
@@ -89,7 +100,11 @@ class ObservedWriter:
                 logger.exception("event observer %r failed", observe)
 
     def extra(self) -> str | None:
-        """The worker's metrics, sent back to the server with each answer."""
+        """The worker's metrics, sent back to the server with an answer (None: not now)."""
+        now = time.monotonic()
+        if self._last_batch >= SMALL_BATCH and now - self._rendered_at < RENDER_EVERY_S:
+            return None
+        self._rendered_at = now
         try:
             return self.metrics.render().decode()
         except Exception:  # never lose the answer to a batch over its metrics

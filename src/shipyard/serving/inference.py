@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +95,15 @@ OIP = Protocol(_oip_decode, _oip_encode, oip_error, lambda request: request.para
 MLFLOW = Protocol(_mlflow_decode, _mlflow_encode, mlflow_error)
 
 
+def new_request_id() -> str:
+    """32 hex digits: the time in microseconds, then 72 random bits (like a UUIDv7).
+
+    Ids that grow with time are appended to the event store's primary-key index instead
+    of landing at random pages of it, and they cost a third of ``uuid4().hex``.
+    """
+    return f"{time.time_ns() // 1000:014x}{os.urandom(9).hex()}"
+
+
 async def oip_infer(request: Request) -> Response:
     """POST /v2/models/{name}[/versions/{version}]/infer"""
     params = request.path_params
@@ -118,7 +127,7 @@ async def answer(
     arrived = time.time()
     # one pass over the raw headers; Starlette's Headers.get scans them on every call
     raw = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
-    rid = raw.get("x-request-id", "")[:MAX_REQUEST_ID] or uuid.uuid4().hex
+    rid = raw.get("x-request-id", "")[:MAX_REQUEST_ID] or new_request_id()
     target: Target | None = None
     server.metrics.in_flight.inc()
     try:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import functools
 import re
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
@@ -93,7 +96,7 @@ def _make_engine(url: str) -> Engine:
             # (one commit per step, per event batch), so it costs little (measured in
             # benchmarks/RESULTS.md).
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur)
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -125,6 +128,29 @@ def _make_engine(url: str) -> Engine:
             f"cannot open metadata store {_redact(url)}: {exc}",
             hint="for PostgreSQL install shipyard[postgres]; URLs look like postgresql://user@host/db",
         ) from None
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switch a new SQLite database to WAL, waiting for another process doing the same.
+
+    The switch reads the header, then takes the write lock; two processes switching a
+    new file at once deadlock, and SQLite answers the second "database is locked" at
+    once, without its busy timeout. Once one has switched, the statement is a no-op.
+    """
+    deadline = time.monotonic() + _WAL_WAIT_S
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+_WAL_WAIT_S = 60.0  # as long as the busy timeout
 
 
 def _migrate(engine: Engine, url: str) -> None:
