@@ -132,15 +132,34 @@ def test_injected_drift_in_one_feature_is_detected_and_named(profile: Profile) -
     assert "area" in report.to_dict()["drifted_features"]
 
 
-def test_unshifted_windows_raise_no_more_false_alarms_than_alpha_allows(profile: Profile) -> None:
+@pytest.mark.parametrize("rows", [100, 1000])
+def test_unshifted_windows_raise_no_more_false_alarms_than_alpha_allows(
+    profile: Profile, rows: int
+) -> None:
     spec = MonitoringSpec(drift_alpha=0.01, correction="bonferroni", psi_threshold=0.2)
     detector = DriftDetector(profile, spec)
     alarms = sum(
-        detector.check(window_from_columns(_live(1000, seed=1000 + k))).drifted for k in range(100)
+        detector.check(window_from_columns(_live(rows, seed=1000 + k))).drifted for k in range(100)
     )
     # Bonferroni keeps P(any feature flagged in a window) <= alpha: expect ~1 in 100.
     # Failing needs more than the binomial's 99.9th percentile.
     assert alarms <= stats.binom.ppf(0.999, 100, spec.drift_alpha)
+
+
+def test_psi_is_judged_only_where_chance_alone_stays_under_its_threshold(profile: Profile) -> None:
+    spec = MonitoringSpec(drift_alpha=0.01, psi_threshold=0.2)
+    small = DriftDetector(profile, spec).check(window_from_columns(_live(100, seed=3)))
+    area = small.feature("area")
+    bins = len(area.reference_counts)
+    noise = stats.chi2.ppf(0.99, bins - 1) * (1 / 100 + 1 / area.n_reference)
+    assert noise > 0.2  # so PSI is reported, not judged
+    psi = area.statistic("psi")
+    assert psi.threshold is None and not psi.exceeded
+    assert area.note and "PSI not judged" in area.note and f"{noise:.2g}" in area.note
+    assert area.statistic("ks").threshold == 0.01  # the test still judges
+    large = DriftDetector(profile, spec).check(window_from_columns(_live(1000, seed=3)))
+    assert large.feature("area").statistic("psi").threshold == 0.2
+    assert large.feature("area").note is None
 
 
 def test_a_missing_reference_profile_checks_outputs_only_and_says_why() -> None:

@@ -112,7 +112,10 @@ def test_drift_in_served_traffic_raises_an_alert_naming_the_feature(project: Pro
     flagged = [r.drifted_features for r in monitor.watcher.reports]
     assert flagged[0] == [] and flagged[-1] == ["area"]
     alerts = EventStore(project.db).alerts("housing")
-    assert {a.dedup_key for a in alerts} >= {"housing|area|psi", "housing|area|ks_pvalue"}
+    keys = {a.dedup_key for a in alerts}
+    assert "housing|area|ks_pvalue" in keys
+    # 100-row windows are too small to judge PSI (10 bins: 0.22 by chance alone at 1 in 100)
+    assert not any(key.endswith("|psi") for key in keys)
     assert (
         'shipyard_drift_detected{endpoint="housing",feature="area",model_version="housing:1"} 1.0'
         in app.state.metrics_text
@@ -236,8 +239,10 @@ def test_the_monitoring_worker_stores_checks_drift_and_exports_metrics(
     stored = EventStore(project.db).recent("housing")
     assert sorted(e.request_id for e in stored) == sorted(ids)
     alerts = EventStore(project.db).alerts("housing")
-    assert {a.dedup_key for a in alerts} >= {"housing|area|psi", "housing|area|ks_pvalue"}
-    assert "housing|rooms|psi" not in {a.dedup_key for a in alerts}
+    keys = {a.dedup_key for a in alerts}
+    assert "housing|area|ks_pvalue" in keys
+    # 100-row windows are too small to judge PSI (10 bins: 0.22 by chance alone at 1 in 100)
+    assert not any(key.endswith("|psi") for key in keys)
     text = app.state.metrics_text
     types = Counter(line.split()[2] for line in text.splitlines() if line.startswith("# TYPE"))
     assert [name for name, n in types.items() if n > 1] == []

@@ -104,7 +104,11 @@ def test_a_good_canary_reaches_everyone_on_a_live_server(project: Project) -> No
         "strategy": "canary", "stable": "housing:1", "canary": "housing:2",
         "rollout": {
             "steps": [{"set_weight": 30}, {"analysis": {}}, {"set_weight": 60}, {"analysis": {}}],
-            "analysis": {"interval": "1s", "count": 2, "min_samples": 20},
+            # the two models are the same; on a busy 2-core machine a burst of other work
+            # can still put a few canary requests over 1.5x the stable p99, so latency is
+            # judged at 3x here (its own behaviour is tested in test_canary_analysis.py)
+            "analysis": {"interval": "1s", "count": 2, "min_samples": 20,
+                         "latency": {"max_ratio": 3.0}},
         },
     }  # fmt: skip
     bodies = [oip_body(r) for r in rows(64)]

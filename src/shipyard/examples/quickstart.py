@@ -418,7 +418,8 @@ def _drift_and_retrain(qs: Quickstart) -> str:
     from shipyard.store.events import EventStore
 
     server = qs.notes["server"]
-    shift = Shift(sqft_factor=1.6)  # houses on the market got much larger
+    # US prices jump by 60% and houses on the market get much larger
+    shift = Shift(region="US", region_factor=1.6, sqft_factor=1.6)
     live = generate(4000, seed=11, shift=shift)
     sim = simulate(
         SimulationSpec(

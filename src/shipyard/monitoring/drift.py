@@ -10,7 +10,13 @@ A domain classifier checks all inputs together when reference rows are given.
 
 Verdicts: a test's p-value is adjusted over the features of one window (the
 configured correction) and compared with ``drift_alpha``; PSI is compared with
-``psi_threshold``; Jensen-Shannon distance is reported, not judged. A feature drifts
+``psi_threshold`` where the window is large enough for that to mean something;
+Jensen-Shannon distance is reported, not judged. PSI has no p-value, and on a small
+window it is large by chance alone: without drift, ``PSI * n m / (n + m)`` follows a
+chi-square with ``bins - 1`` degrees of freedom (asymptotically, for independent rows
+and expected counts of about 5 or more per bin; Yurdakul 2018). When that null
+distribution's ``1 - drift_alpha`` quantile is above the threshold, PSI is reported
+but not judged, and the feature says so. A feature drifts
 when any of its judged statistics crosses its threshold. Missing values are left out
 of the tests and counted.
 """
@@ -87,8 +93,8 @@ class StatisticResult:
         """e.g. ``psi 0.41 > 0.2 (2.1x)`` or ``ks p=3e-08 < 0.01 (3.3e+05x below)``."""
         if self.adjusted_pvalue is not None:
             alpha, p = float(self.threshold or 0.0), self.adjusted_pvalue
-            verdict = below(p, alpha) if self.exceeded else f"={p:.3g} >= {alpha:g}"
-            return f"{self.name} {self.value:.4g}, adjusted p {verdict}"
+            verdict = f" {below(p, alpha)}" if self.exceeded else f"={p:.3g} >= {alpha:g}"
+            return f"{self.name} {self.value:.4g}, adjusted p{verdict}"
         if self.threshold is None:
             return f"{self.name} {self.value:.4g}"
         rel = ">" if self.exceeded else "<="
@@ -330,19 +336,24 @@ class DriftDetector:
                         exceeded=adjusted[i] < spec.drift_alpha,
                     )
                 )  # fmt: skip
+            note = None
             for s in feature.statistics:
-                if s.name == "psi":
+                noise = psi_noise(feature, spec.drift_alpha) if s.name == "psi" else 0.0
+                if s.name == "psi" and noise < spec.psi_threshold:
+                    exceeded = s.value > spec.psi_threshold
                     stats.append(
-                        StatisticResult(
-                            "psi",
-                            s.value,
-                            spec.psi_threshold,
-                            exceeded=s.value > spec.psi_threshold,
-                        )
+                        StatisticResult("psi", s.value, spec.psi_threshold, exceeded=exceeded)
+                    )
+                elif s.name == "psi":
+                    stats.append(s)  # reported, not judged
+                    note = feature.note or (
+                        f"PSI not judged: with {feature.n_current} rows it reaches {noise:.2g} "
+                        f"without drift (1 in {1 / spec.drift_alpha:g}), above its threshold "
+                        f"{spec.psi_threshold:g}"
                     )
                 else:
                     stats.append(s)
-            judged.append(_replace_stats(feature, stats))
+            judged.append(_replace_stats(feature, stats, note=note))
         return judged
 
     # ------------------------------------------------------------------ outputs
@@ -507,6 +518,18 @@ def _sample_drift(
            "current_counts": tuple(int(c) for c in counts.current)}
     )  # fmt: skip
     return feature, result
+
+
+def psi_noise(feature: FeatureDrift, alpha: float) -> float:
+    """The PSI a window of this size exceeds by chance with probability ``alpha``, drift
+    or not: the chi-square approximation of PSI's null distribution (module docstring)."""
+    from scipy import stats
+
+    bins = len(feature.reference_counts) or len(feature.current_counts)
+    n, m = feature.n_current, feature.n_reference
+    if bins < 2 or n <= 0 or m <= 0:
+        return math.inf
+    return float(stats.chi2.ppf(1 - alpha, bins - 1)) * (1 / n + 1 / m)
 
 
 def _replace_stats(
