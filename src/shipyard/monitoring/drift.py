@@ -16,9 +16,9 @@ window it is large by chance alone: without drift, ``PSI * n m / (n + m)`` follo
 chi-square with ``bins - 1`` degrees of freedom (asymptotically, for independent rows
 and expected counts of about 5 or more per bin; Yurdakul 2018). When that null
 distribution's ``1 - drift_alpha`` quantile is above the threshold, PSI is reported
-but not judged, and the feature says so. A feature drifts
-when any of its judged statistics crosses its threshold. Missing values are left out
-of the tests and counted.
+but not judged, and the feature says so. A feature drifts when any of its judged
+statistics crosses its threshold. Missing values are left out of the tests and
+counted.
 """
 
 from __future__ import annotations
@@ -54,15 +54,15 @@ class ReferenceMissingError(MonitoringError, LookupError):
         )
 
 
+TINY_P = 1e-300  # p-values below this have underflowed
+
+
 def below(pvalue: float, alpha: float) -> str:
     """``6.1e-07 < 0.01 (1.6e+04x below)``; a p-value that underflowed reads ``< 1e-300``
     (a ratio to it would only measure the float's limit)."""
     if pvalue < TINY_P:
         return f"< {TINY_P:g}, far below {alpha:g}"
     return f"{pvalue:.3g} < {alpha:g} ({alpha / pvalue:.3g}x below)"
-
-
-TINY_P = 1e-300
 
 
 @dataclass(frozen=True)
@@ -338,21 +338,22 @@ class DriftDetector:
                 )  # fmt: skip
             note = None
             for s in feature.statistics:
-                noise = psi_noise(feature, spec.drift_alpha) if s.name == "psi" else 0.0
-                if s.name == "psi" and noise < spec.psi_threshold:
+                if s.name != "psi":
+                    stats.append(s)
+                    continue
+                noise = psi_noise(feature, spec.drift_alpha)
+                if noise < spec.psi_threshold:
                     exceeded = s.value > spec.psi_threshold
                     stats.append(
                         StatisticResult("psi", s.value, spec.psi_threshold, exceeded=exceeded)
                     )
-                elif s.name == "psi":
+                else:
                     stats.append(s)  # reported, not judged
                     note = feature.note or (
                         f"PSI not judged: with {feature.n_current} rows it reaches {noise:.2g} "
                         f"without drift (1 in {1 / spec.drift_alpha:g}), above its threshold "
                         f"{spec.psi_threshold:g}"
                     )
-                else:
-                    stats.append(s)
             judged.append(_replace_stats(feature, stats, note=note))
         return judged
 
