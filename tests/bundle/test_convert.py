@@ -34,6 +34,17 @@ def _both_forms(bundle_path, frame: pd.DataFrame) -> tuple[dict, dict]:
     return native.predict(columns), onnx.predict(columns)
 
 
+def _onnx_matches_classifier(
+    bundle_path, model, frame: pd.DataFrame, atol: float
+) -> tuple[dict, dict]:
+    """Both forms of a classifier's bundle, once the ONNX form's labels equal ``model``'s
+    and its probabilities agree within ``atol``."""
+    native, onnx = _both_forms(bundle_path, frame)
+    np.testing.assert_array_equal(onnx["label"], model.predict(frame))
+    np.testing.assert_allclose(onnx["probabilities"], model.predict_proba(frame), atol=atol)
+    return native, onnx
+
+
 @pytest.mark.parametrize(("pipeline", "rtol"), [("ridge_pipeline", 1e-9), ("hgb_pipeline", 1e-6)])
 def test_pipeline_serves_as_onnx_and_keeps_both_forms(
     request, housing, tmp_path, pipeline, rtol
@@ -96,11 +107,7 @@ def test_classifier_serves_labels_and_probabilities_through_onnx(
     assert bundle.manifest.flavor == "onnx"
     assert bundle.signature.classes == tuple(logistic_pipeline.classes_)
 
-    native, onnx = _both_forms(bundle.path, frame)
-    np.testing.assert_array_equal(onnx["label"], logistic_pipeline.predict(frame))
-    np.testing.assert_allclose(
-        onnx["probabilities"], logistic_pipeline.predict_proba(frame), atol=1e-9
-    )
+    native, onnx = _onnx_matches_classifier(bundle.path, logistic_pipeline, frame, atol=1e-9)
     np.testing.assert_allclose(onnx["probabilities"].sum(axis=1), 1.0, rtol=1e-9)
     np.testing.assert_array_equal(native["label"], onnx["label"])
 
@@ -119,9 +126,7 @@ def test_hist_gradient_boosting_classifier_converts_too(housing, price_band, tmp
     )
     assert bundle.manifest.flavor == "onnx"
     assert bundle.manifest.forms["onnx"].options["float_type"] == "double"
-    _, onnx = _both_forms(bundle.path, frame)
-    np.testing.assert_array_equal(onnx["label"], model.predict(frame))
-    np.testing.assert_allclose(onnx["probabilities"], model.predict_proba(frame), atol=1e-6)
+    _onnx_matches_classifier(bundle.path, model, frame, atol=1e-6)
 
 
 def test_an_onnx_form_beyond_tolerance_is_not_kept(hgb_pipeline, housing, tmp_path) -> None:
@@ -221,9 +226,7 @@ def test_a_bare_classifier_serves_labels_and_probabilities_from_one_matrix(
     )
     assert bundle.manifest.flavor == "onnx"
     assert bundle.manifest.forms["onnx"].options["inputs"] == "matrix"
-    _, onnx = _both_forms(bundle.path, numeric)
-    np.testing.assert_array_equal(onnx["label"], model.predict(numeric))
-    np.testing.assert_allclose(onnx["probabilities"], model.predict_proba(numeric), atol=1e-6)
+    _onnx_matches_classifier(bundle.path, model, numeric, atol=1e-6)
 
 
 def test_integer_columns_go_into_the_matrix_as_doubles(housing, tmp_path) -> None:
