@@ -2,12 +2,15 @@
 
 Runs Shipyard's server (one uvicorn process, one-row Open Inference Protocol requests
 to a registered linear model, served through onnxruntime) with monitoring off and on,
-alternately, ``--rounds`` times each; ``wrk`` keeps ``--connections`` clients busy for ``--seconds``. For each run with
-events on, the server is stopped with SIGTERM (it drains and flushes the sink) and the
-events stored are compared with the requests it answered (its own Prometheus counter).
+alternately, ``--rounds`` times each; ``wrk`` keeps ``--connections`` clients busy for
+``--seconds``, each request's values drawn from the model's reference distribution.
+For each run with events on, the server is stopped with SIGTERM (it drains and flushes
+the sink) and the events stored are compared with the requests it answered (its own
+Prometheus counter); the server's CPU per request and the monitoring worker's CPU per
+event are read from the processes themselves.
 
     .venv/bin/python benchmarks/monitoring/events_load.py [--seconds 60] [--connections 32]
-        [--rounds 2] [--sink sqlite|parquet|redis|nats] [--json]
+        [--rounds 3] [--sink sqlite|parquet|redis|nats] [--json]
 
 Needs ``wrk`` (``apt-get install -y wrk``). Prints a table, or JSON with ``--json``.
 """
@@ -21,6 +24,7 @@ import re
 import signal
 import socket
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -30,13 +34,37 @@ from pathlib import Path
 from typing import Any
 
 FEATURES = ("rooms", "area", "age")
-BODY = json.dumps(
-    {
-        "inputs": [
-            {"name": n, "shape": [1], "datatype": "FP32", "data": [v]}
-            for n, v in zip(FEATURES, (3.0, 120.0, 20.0), strict=True)
-        ]
-    }
+RANGES = {"rooms": (1.0, 8.0), "area": (30.0, 300.0), "age": (0.0, 90.0)}  # the reference's
+# wrk's requests: each thread makes BODIES bodies drawn from the reference distribution
+# and sends them in turn, so the drift checks see live traffic that has not drifted (a
+# constant body would raise drift alerts on every window).
+BODIES = 5000
+_BODY = json.dumps(
+    {"inputs": [{"name": f, "shape": [1], "datatype": "FP32", "data": [0]} for f in FEATURES]}
+).replace("[0]", "[%.4f]")
+WRK_SCRIPT = string.Template(
+    """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local threads = 0
+function setup(thread) thread:set("seed", threads); threads = threads + 1 end
+local requests, n = {}, 0
+function init(args)
+  math.randomseed(1000 + seed)
+  for i = 1, $bodies do
+    local body = string.format('$body', $values)
+    requests[i] = wrk.format(nil, nil, nil, body)
+  end
+end
+function request()
+  n = n % #requests + 1
+  return requests[n]
+end
+"""
+).substitute(
+    bodies=BODIES,
+    body=_BODY,
+    values=", ".join(f"{lo} + {hi - lo} * math.random()" for lo, hi in RANGES.values()),
 )
 
 
@@ -54,9 +82,8 @@ def register_model(project_dir: str) -> None:
 
     rng = np.random.default_rng(0)
     reference = pd.DataFrame(
-        {"rooms": rng.uniform(1, 8, 5000), "area": rng.uniform(30, 300, 5000),
-         "age": rng.uniform(0, 90, 5000)}
-    ).astype("float32")  # fmt: skip
+        {name: rng.uniform(lo, hi, 5000) for name, (lo, hi) in RANGES.items()}
+    ).astype("float32")
     price = 20.0 * reference["rooms"] + 1.5 * reference["area"] - 0.3 * reference["age"]
     model = LinearRegression().fit(reference, price)
     out = Path(project_dir, "housing-bundle")
@@ -158,8 +185,10 @@ def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, An
         wait_up(base, proc)
         run_wrk(f"{base}/v2/models/housing/infer", args.connections, 2, script)  # warm up
         warm, cpu_before = served_count(base)
+        worker_before = children_cpu(proc.pid)
         result = run_wrk(f"{base}/v2/models/housing/infer", args.connections, args.seconds, script)
         served, cpu_after = served_count(base)
+        worker_after = children_cpu(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(120)
@@ -169,11 +198,26 @@ def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, An
         served=served,
         measured=measured,
         cpu_us_per_request=(cpu_after - cpu_before) / max(measured, 1) * 1e6,
+        worker_us_per_event=(worker_after - worker_before) / max(measured, 1) * 1e6,
         exit_code=code,
     )
     if events:
         result["stored"] = stored_count(project, args.sink)
     return result
+
+
+def children_cpu(pid: int) -> float:
+    """CPU seconds used so far by the server's child processes (the monitoring worker)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def stored_count(project: str, sink: str) -> int:
@@ -189,13 +233,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sink", default="sqlite", choices=["sqlite", "parquet", "redis", "nats"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
-        f.write("wrk.body = [[" + BODY + "]]\n")
+        f.write(WRK_SCRIPT)
         script = f.name
     runs = []
     try:
@@ -219,19 +262,24 @@ def main() -> None:
         "rps_on": statistics.median(r["rps"] for r in on),
         "cpu_us_off": statistics.median(r["cpu_us_per_request"] for r in off),
         "cpu_us_on": statistics.median(r["cpu_us_per_request"] for r in on),
+        "worker_us_per_event": statistics.median(r["worker_us_per_event"] for r in on),
         "all_events_stored": all(r["stored"] == r["served"] for r in on),
     }
     summary["p99_ratio"] = summary["p99_on_ms"] / summary["p99_off_ms"]
     if args.json:
         print(json.dumps(summary))
         return
-    print("| events | req/s | p50 ms | p99 ms | server CPU µs/request | served | stored |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| events | req/s | p50 ms | p99 ms | server CPU µs/request | worker CPU µs/event "
+        "| served | stored |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in runs:
         stored = r.get("stored", "-")
+        worker = f"{r['worker_us_per_event']:.1f}" if r["events"] else "-"
         print(
             f"| {'on' if r['events'] else 'off'} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
-            f"{r['p99_ms']:.2f} | {r['cpu_us_per_request']:.0f} | {r['served']:,} | "
+            f"{r['p99_ms']:.2f} | {r['cpu_us_per_request']:.0f} | {worker} | {r['served']:,} | "
             f"{stored if stored == '-' else f'{stored:,}'} |"
         )
     print(

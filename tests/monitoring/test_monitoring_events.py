@@ -165,3 +165,17 @@ def test_event_row_maps_shadow_and_long_ids_to_stored_ids() -> None:
 def test_unknown_overflow_policy_is_refused() -> None:
     with pytest.raises(MonitoringError, match="overflow policy 'spill'"):
         EventSink(MemoryWriter(), overflow="spill")  # type: ignore[arg-type]
+
+
+def test_a_full_batch_is_written_without_waiting_out_the_flush_interval() -> None:
+    writer = MemoryWriter()
+    sink = EventSink(writer, batch_size=10, flush_interval_s=60.0).start()
+    for i in range(10):
+        sink.emit(make_event(i))
+    deadline = time.monotonic() + 10
+    while sink.stats().written < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.stats().written == 10  # the writer waits on one wake, not a poll
+    sink.emit(make_event(10))  # a lone event waits for its interval, or a flush
+    assert sink.flush(10) and sink.stats().written == 11
+    sink.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -204,3 +205,15 @@ def test_open_sink_writes_sqlite_from_a_child_process_by_default(tmp_path: Path)
     sink.emit(make_event(1))
     sink.close()
     assert len(open_events(settings).recent("housing")) == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pipe sizes are set on Linux only")
+def test_the_worker_pipe_holds_a_whole_batch(tmp_path: Path) -> None:
+    import fcntl
+
+    writer, _ = _sqlite_process(tmp_path)
+    writer.open()
+    try:
+        assert fcntl.fcntl(writer._process.stdin.fileno(), fcntl.F_GETPIPE_SZ) >= 1 << 20
+    finally:
+        writer.close()

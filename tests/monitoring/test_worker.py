@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,12 +13,13 @@ import pytest
 from monitoring_helpers import MemoryWriter, make_event
 
 from shipyard.config import MonitoringSpec
+from shipyard.errors import MonitoringError
 from shipyard.monitoring.events import EventSink, SinkUnavailable, event_row
 from shipyard.monitoring.metrics import MonitoringMetrics
 from shipyard.monitoring.offload import ProcessWriter, _encode_sliced
 from shipyard.monitoring.watch import DriftWatcher
-from shipyard.monitoring.window import served_columns
-from shipyard.monitoring.worker import ObservedWriter, served_columns_of_rows
+from shipyard.monitoring.window import served_columns, served_columns_of_json
+from shipyard.monitoring.worker import ObservedWriter
 
 
 def _multi_row_event(i: int, rows: int) -> object:
@@ -28,12 +30,11 @@ def _multi_row_event(i: int, rows: int) -> object:
     return event
 
 
-def test_columns_from_json_rows_equal_the_columns_from_events() -> None:
+def test_columns_from_events_as_json_equal_the_columns_from_the_event_objects() -> None:
     events = [make_event(i) for i in range(20)] + [_multi_row_event(20, 3)]
     events[0].inputs["area"] = np.array([np.nan], dtype=np.float32)
     events.append(make_event(30, shadow=True, variant="v2"))  # not what the endpoint served
-    rows = orjson.loads(_encode_sliced([event_row(e) for e in events]))
-    [from_rows] = served_columns_of_rows(rows)
+    [from_rows] = served_columns_of_json(orjson.loads(_encode_sliced(events)))
     [from_events] = served_columns(events)
     assert from_rows.rows == from_events.rows == 23
     assert from_rows.starts.tolist() == from_events.starts.tolist() == list(range(21))
@@ -72,7 +73,7 @@ def test_a_batch_sent_again_after_a_failed_write_is_observed_once() -> None:
     memory = MemoryWriter(down=True)
     metrics = MonitoringMetrics(process=False)
     worker = ObservedWriter(memory, metrics, None)
-    payload = _encode_sliced([event_row(make_event(i)) for i in range(40)])
+    payload = _encode_sliced([make_event(i) for i in range(40)])
     with pytest.raises(SinkUnavailable):
         worker.write_json(payload)
     memory.down = False
@@ -103,12 +104,42 @@ def test_events_sent_as_they_are_become_the_rows_event_row_makes() -> None:
     assert memory.rows[0]["latency_ms"] == pytest.approx(2.1)
 
 
+def test_the_worker_refuses_a_batch_that_holds_anything_but_events() -> None:
+    memory = MemoryWriter()
+    worker = ObservedWriter(memory, MonitoringMetrics(process=False), None)
+    rows = [event_row(make_event(i)) for i in range(3)]  # stored rows, not events
+    with pytest.raises(MonitoringError, match="takes prediction events"):
+        worker.write_json(_encode_sliced(rows))
+    broken = orjson.loads(_encode_sliced([make_event(1)]))
+    del broken[0]["time"]
+    with pytest.raises(KeyError):  # answered as a refusal; the sink then isolates it
+        worker.write(broken)
+    assert memory.rows == []
+
+
+def test_the_worker_stores_in_sqlite_the_rows_the_server_would_store(tmp_path: Path) -> None:
+    from shipyard.monitoring.sinks import SqlWriter
+    from shipyard.store.db import Database
+    from shipyard.store.events import EventStore
+
+    events = [make_event(i) for i in range(5)] + [make_event(9, shadow=True, variant="v2")]
+    events[0].inputs["area"] = np.array([np.nan], dtype=np.float32)
+    by_worker, by_server = (Database(f"sqlite:///{tmp_path / n}.db") for n in ("w", "s"))
+    worker = ObservedWriter(SqlWriter(by_worker), MonitoringMetrics(process=False), None)
+    assert worker.write_json(_encode_sliced(events)) == 6
+    assert worker.write_json(_encode_sliced(events)) == 0  # sent again: stored once
+    EventStore(by_server).write([event_row(e) for e in events])
+    for endpoint in ("housing",):
+        stored = [EventStore(db).recent(endpoint, shadow=None) for db in (by_worker, by_server)]
+        assert stored[0] == stored[1] and len(stored[0]) == 6
+
+
 def test_a_backend_down_at_start_leaves_the_worker_up_and_observing() -> None:
     memory = MemoryWriter(down=True)
     metrics = MonitoringMetrics(process=False)
     worker = ObservedWriter(memory, metrics, None)
     worker.open()  # the broker is down: the worker starts anyway
-    payload = _encode_sliced([event_row(make_event(i)) for i in range(10)])
+    payload = _encode_sliced([make_event(i) for i in range(10)])
     with pytest.raises(SinkUnavailable):
         worker.write_json(payload)
     assert "shipyard_feature_value_count" in (worker.extra() or "")  # observed meanwhile
@@ -123,7 +154,7 @@ def test_under_load_the_worker_sends_its_metrics_at_most_so_often_and_again_when
     )
 
     def batch(start: int) -> bytes:
-        return _encode_sliced([event_row(make_event(i)) for i in range(start, start + 100)])
+        return _encode_sliced([make_event(i) for i in range(start, start + 100)])
 
     assert worker.write_json(batch(0)) == 100
     assert f"{count} 100.0" in (worker.extra() or "")  # the first answer carries them

@@ -269,3 +269,55 @@ def test_sqlite_readers_are_not_blocked_by_a_long_writer(tmp_path: Path) -> None
         release.set()
         writer.join(10)
         db.dispose()
+
+
+# ---------------------------------------------------------------- migrations
+def _alembic_config(conn: object) -> object:
+    from alembic.config import Config
+
+    from shipyard.store import db as db_module
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db_module._MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def test_the_migrations_build_the_schema_the_code_declares(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert differences == []
+
+
+def test_a_store_from_the_first_revision_upgrades_and_keeps_its_events(url: str) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(
+            text(
+                "INSERT INTO prediction_events (request_id, at, endpoint, model_name, "
+                "model_version, variant, key, inputs, outputs, latency_ms, status, shadow) "
+                "VALUES ('r1', 1.0, 'e', 'm', 1, 'main', 'u1', '{}', '{}', 1.0, 200, false)"
+            )
+        )
+    engine.dispose()
+    from shipyard.store.endpoints import latest_request
+    from shipyard.store.events import EventStore
+
+    db = Database(url)  # migrates to head
+    try:
+        indexes = {i["name"] for i in inspect(db.engine).get_indexes("prediction_events")}
+        assert {"ix_prediction_events_endpoint_at", "ix_prediction_events_key"} <= indexes
+        assert "ix_prediction_events_at" not in indexes
+        assert EventStore(db).count("e") == 1
+        assert latest_request(db, "e", "u1") == "r1"
+    finally:
+        db.dispose()

@@ -27,6 +27,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -81,7 +82,12 @@ class ColumnProfile:
     counts: tuple[int, ...] = ()
     sample: tuple[float, ...] = ()
 
-    @property
+    @functools.cached_property
+    def sorted_sample(self) -> np.ndarray:
+        """:attr:`sample` as a sorted float array, made once: every drift check reads it."""
+        return np.sort(np.asarray(self.sample, dtype=float))
+
+    @functools.cached_property
     def bin_labels(self) -> list[str]:
         """A label per entry of :attr:`counts` and of :meth:`bin_counts`."""
         if self.kind == CATEGORICAL:

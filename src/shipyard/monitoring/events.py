@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 from shipyard.errors import MonitoringError
 from shipyard.monitoring.window import ServedColumns, served_columns
-from shipyard.store.events import event_id
+from shipyard.store.events import EVENT_COLUMNS, served_values
 
 logger = logging.getLogger("shipyard.monitoring")
 
@@ -144,23 +144,12 @@ def event_fields(event: ServedPrediction) -> dict[str, Any]:
 
 def stored_row(event: Mapping[str, Any]) -> Row:
     """:func:`event_row` of an event given as a mapping of :data:`EVENT_FIELDS` (e.g. the
-    event as JSON, which is how the monitoring worker receives it)."""
-    shadow = bool(event.get("shadow"))
-    variant = event["variant"]
-    return {
-        "request_id": event_id(event["request_id"], variant if shadow else None),
-        "at": float(event["time"]),
-        "endpoint": event["endpoint"],
-        "model_name": event["model_name"],
-        "model_version": int(event["model_version"]),
-        "variant": variant,
-        "key": event.get("key"),
-        "inputs": event["inputs"],
-        "outputs": event["outputs"],
-        "latency_ms": float(event["latency_s"]) * 1000.0,
-        "status": int(event.get("status") or 200),
-        "shadow": shadow,
-    }
+    event as JSON, which is how the monitoring worker receives it).
+
+    Raises:
+        MonitoringError: a field is missing or of the wrong type.
+    """
+    return dict(zip(EVENT_COLUMNS, served_values(event), strict=True))
 
 
 class EventSink:
@@ -262,8 +251,11 @@ class EventSink:
                 except Exception as exc:  # a malformed event object: count it, keep serving
                     self._refuse(f"not an event: {type(exc).__name__}: {exc}")
                     return
-            if len(self._queue) < self.queue_size:
+            queued = len(self._queue)
+            if queued < self.queue_size:
                 self._queue.append(event)
+                if queued + 1 == self.batch_size:
+                    self._wake.set()  # a full batch goes now (the writer does not poll)
             elif self.overflow == "block":
                 self._put_blocking(event)
             elif self.overflow == "drop_new":
@@ -409,7 +401,10 @@ class EventSink:
             left = deadline - time.monotonic()
             if left <= 0 or self._wake.is_set() or self._closing.is_set():
                 break
-            self._wake.wait(min(left, 0.05))
+            # One wait, not a poll: each time this thread wakes it takes the GIL from
+            # the event loop, and a hand-off while both cores are busy can stall the
+            # loop for a scheduler tick (p99). emit wakes it when a batch is full.
+            self._wake.wait(left)
         self._wake.clear()
         n = min(len(queue), self.batch_size)
         events = [queue.popleft() for _ in range(n)]

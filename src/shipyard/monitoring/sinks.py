@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,11 @@ PARQUET_COLUMNS = (
 # generation, and the garbage collector then walks it again and again (measured: a
 # 0.5 s wait cost the server's p99 a fifth more than 0.05 s).
 DEFAULT_FLUSH_S = {"sqlite": 0.05, "parquet": 5.0, "redis": 0.05, "nats": 0.05}
+# Events encoded as they are emitted (for the monitoring worker) wait as bytes, which
+# the collector does not track: they can wait longer, and the worker's cost per batch
+# (a commit, cold caches) is spread over more events (measured: its CPU per event
+# 24 -> 19 us, from 0.05 to 0.2 s).
+ENCODED_FLUSH_S = 0.2
 
 
 class EventSource(Protocol):
@@ -81,6 +86,10 @@ class SqlWriter:
     def write_decoded(self, rows: Sequence[Row]) -> int:
         """Rows holding plain JSON values (see ``EventStore.write_decoded``)."""
         return self._stored(self.store.write_decoded, rows)
+
+    def write_events(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Events as the server sent them, decoded (see ``EventStore.write_events``)."""
+        return self._stored(self.store.write_events, events)
 
     def _stored(self, write: Callable[[Any], int], batch: Any) -> int:
         try:
@@ -241,13 +250,16 @@ def open_sink(
     """
     spec = settings.monitoring
     writer = writer or _writer(settings, db)
+    observers = list(observers)
     broker = spec.sink in ("redis", "nats")
+    encoded = getattr(writer, "takes_events", False) and not observers  # see EventSink.start
+    default_flush = max(ENCODED_FLUSH_S, DEFAULT_FLUSH_S[spec.sink]) if encoded else None
     return EventSink(
         writer,
         queue_size=spec.queue_size,
         overflow=spec.overflow or ("drop_oldest" if broker else "block"),
         batch_size=spec.batch_size,
-        flush_interval_s=spec.flush_interval_s or DEFAULT_FLUSH_S[spec.sink],
+        flush_interval_s=spec.flush_interval_s or default_flush or DEFAULT_FLUSH_S[spec.sink],
         block_timeout_s=spec.block_timeout_s,
         observers=observers,
     ).start()

@@ -7,9 +7,9 @@ numbers become float arrays (``None`` as NaN).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -124,14 +124,29 @@ class ServedColumns:
             }
 
         head = ServedColumns(
-            self.endpoint, self.model_name, self.model_version, part(self.inputs, True),
-            part(self.outputs, True), self.starts[:cut], self.times[:cut], row,
-        )  # fmt: skip
+            self.endpoint,
+            self.model_name,
+            self.model_version,
+            part(self.inputs, True),
+            part(self.outputs, True),
+            self.starts[:cut],
+            self.times[:cut],
+            row,
+        )
         tail = ServedColumns(
-            self.endpoint, self.model_name, self.model_version, part(self.inputs, False),
-            part(self.outputs, False), self.starts[cut:] - row, self.times[cut:], self.rows - row,
-        )  # fmt: skip
+            self.endpoint,
+            self.model_name,
+            self.model_version,
+            part(self.inputs, False),
+            part(self.outputs, False),
+            self.starts[cut:] - row,
+            self.times[cut:],
+            self.rows - row,
+        )
         return head, tail
+
+
+_E = TypeVar("_E")
 
 
 class _Served(Protocol):
@@ -149,38 +164,100 @@ def served_columns(events: Sequence[_Served]) -> list[ServedColumns]:
     Failed requests (status 400 and up) and shadow predictions are left out: they count
     for error rates in the store, but their values are not what the endpoint served.
     """
-    groups: dict[tuple[str, str, int], list[_Served]] = {}
-    for event in events:
+
+    def key(event: _Served) -> tuple[str, str, int] | None:
         if getattr(event, "shadow", False) or getattr(event, "status", 200) >= 400:
+            return None
+        return (event.endpoint, event.model_name, int(event.model_version))
+
+    return [
+        _columns(k, [e.inputs for e in group], [e.outputs for e in group], [e.time for e in group])
+        for k, group in _grouped(events, key).items()
+    ]
+
+
+def served_columns_of_json(events: Sequence[Mapping[str, Any]]) -> list[ServedColumns]:
+    """:func:`served_columns` of events as the server encodes them, decoded from JSON
+    (values as lists, strings as ``str``, NaN as ``None``): the monitoring worker's input."""
+
+    def key(event: Mapping[str, Any]) -> tuple[str, str, int] | None:
+        if event.get("shadow") or (event.get("status") or 200) >= 400:
+            return None
+        return (event["endpoint"], event["model_name"], int(event["model_version"]))
+
+    return [
+        _columns(
+            k,
+            [e["inputs"] for e in group],
+            [e["outputs"] for e in group],
+            [e["time"] for e in group],
+            cast=_from_json,
+        )
+        for k, group in _grouped(events, key).items()
+    ]
+
+
+def _grouped(
+    events: Iterable[_E], key: Callable[[_E], tuple[str, str, int] | None]
+) -> dict[tuple[str, str, int], list[_E]]:
+    """Events by ``key`` (endpoint, model, version), in order; those it gives None left out."""
+    groups: dict[tuple[str, str, int], list[_E]] = {}
+    for event in events:
+        k = key(event)
+        if k is None:
             continue
-        key = (event.endpoint, event.model_name, int(event.model_version))
-        group = groups.get(key)
+        group = groups.get(k)
         if group is None:
-            groups[key] = [event]
+            groups[k] = [event]
         else:
             group.append(event)
-    return [_columns(key, group) for key, group in groups.items()]
+    return groups
 
 
-def _columns(key: tuple[str, str, int], events: list[_Served]) -> ServedColumns:
-    inputs: dict[str, list[Any]] = {}
-    outputs: dict[str, list[Any]] = {}
-    for event in events:
-        for name, values in event.inputs.items():
-            inputs.setdefault(name, []).append(values)
-        for name, values in event.outputs.items():
-            outputs.setdefault(name, []).append(values)
-    sizes = [_rows_of(event.inputs) for event in events]
-    starts = np.zeros(len(events), dtype=np.int64)
+def _columns(
+    key: tuple[str, str, int],
+    inputs: list[Mapping[str, Any]],
+    outputs: list[Mapping[str, Any]],
+    times: list[float],
+    cast: Any = None,
+) -> ServedColumns:
+    def concat(per_event: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        parts: dict[str, list[Any]] = {}
+        for columns in per_event:
+            for name, values in columns.items():
+                part = parts.get(name)
+                if part is None:
+                    parts[name] = [values]
+                else:
+                    part.append(values)
+        if cast is None:
+            return {name: concat_values(p) for name, p in parts.items()}
+        return {name: cast(concat_values(p)) for name, p in parts.items()}
+
+    sizes = [_rows_of(columns) for columns in inputs]
+    starts = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=starts[1:])
     return ServedColumns(
         *key,
-        inputs={name: concat_values(parts) for name, parts in inputs.items()},
-        outputs={name: concat_values(parts) for name, parts in outputs.items()},
+        inputs=concat(inputs),
+        outputs=concat(outputs),
         starts=starts,
-        times=np.fromiter((event.time for event in events), float, len(events)),
+        times=np.array(times, dtype=float),
         rows=int(sum(sizes)),
     )
+
+
+def _from_json(values: np.ndarray) -> np.ndarray:
+    # JSON brings strings back as str (numpy "U": the server had objects) and numbers
+    # with nulls as None (an object array; None becomes NaN, as in the server)
+    if values.dtype.kind == "U":
+        return values.astype(object)
+    if values.dtype.kind == "O":
+        try:
+            return values.astype(float)
+        except (TypeError, ValueError):
+            return values
+    return values
 
 
 def _rows_of(columns: Mapping[str, Any]) -> int:

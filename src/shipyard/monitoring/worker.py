@@ -7,6 +7,12 @@ drift windows and checks them (alerts included), and stores the batch in the
 configured sink. Measured on 2 cores, the same work in the server's own threads cost
 the request loop about as much again in GIL hand-offs as in the work itself.
 
+It takes events only, as the server encodes them, and goes over each once: the
+decoded event becomes its bound SQL row (``EventStore.write_events``) and its values
+join the batch's columns (``served_columns_of_json``), with no row mapping between.
+Its CPU is not free even at idle priority (the server shares the machine's cores and
+caches with it), so every microsecond per event here counts.
+
 The server shows the worker's metrics on its own ``/metrics``: an answer to a batch
 carries the worker's metrics as Prometheus text (``ProcessWriter.extra``), which the
 server's collector parses when scraped. Rendering them costs ~2 ms, so under load
@@ -21,17 +27,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import replace
-from types import SimpleNamespace
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import numpy as np
 import orjson
 
-from shipyard.monitoring.events import BatchWriter, Row, SinkUnavailable, stored_row
+from shipyard.errors import MonitoringError
+from shipyard.monitoring.events import BatchWriter, SinkUnavailable, stored_row
 from shipyard.monitoring.metrics import MonitoringMetrics
 from shipyard.monitoring.watch import DriftWatcher
-from shipyard.monitoring.window import ServedColumns, served_columns
+from shipyard.monitoring.window import ServedColumns, served_columns_of_json
 
 logger = logging.getLogger("shipyard.monitoring")
 RENDER_EVERY_S = 0.5
@@ -67,32 +72,40 @@ class ObservedWriter:
         except SinkUnavailable as exc:
             logger.warning("%s", exc)
 
-    def write(self, rows: Sequence[Row]) -> int:
-        self._observe(rows)
+    def write(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Events as mappings of their fields (``PredictionEvent``'s), observed then stored.
+
+        Raises:
+            MonitoringError: an item is not a prediction event (the batch is refused).
+        """
+        self._last_batch = len(events)
+        if not events:  # the server asking for the metrics only (ProcessWriter.refresh)
+            return 0
+        if not all(isinstance(e, Mapping) and "latency_s" in e for e in events):
+            raise MonitoringError(
+                "the monitoring worker takes prediction events, and an item is not one",
+                hint="send PredictionEvent objects encoded by ProcessWriter.encode",
+            )
+        digest = hash(tuple(e.get("request_id") for e in events))
+        if digest not in self._observed:
+            self._observe(served_columns_of_json(events))
+            self._observed.append(digest)
         self._ensure_open()
-        return self.writer.write(rows)
+        write_events = getattr(self.writer, "write_events", None)  # SQL: no row mapping
+        if write_events is not None:
+            return int(write_events(events))
+        return self.writer.write([stored_row(e) for e in events])
 
     def write_json(self, payload: bytes) -> int:
-        """A batch as the server encoded it: decoded once, for the observers and the writer."""
-        rows = [stored_row(e) if "latency_s" in e else e for e in orjson.loads(payload)]
-        self._last_batch = len(rows)
-        if not rows:  # the server asking for the metrics only (ProcessWriter.refresh)
-            return 0
-        digest = hash(payload)
-        if digest not in self._observed:
-            self._observed.append(digest)
-            self._observe(rows)
-        self._ensure_open()
-        write_decoded = getattr(self.writer, "write_decoded", None)
-        return int(write_decoded(rows)) if write_decoded else self.writer.write(rows)
+        """A batch as the server encoded it (``ProcessWriter.encode``): decoded once."""
+        return self.write(orjson.loads(payload))
 
     def _ensure_open(self) -> None:
         if not self._opened:
             self.writer.open()  # SinkUnavailable: the server keeps the batch and retries
             self._opened = True
 
-    def _observe(self, rows: Sequence[Row]) -> None:
-        served = served_columns_of_rows(rows)
+    def _observe(self, served: list[ServedColumns]) -> None:
         for observe in self._observers:
             try:
                 observe(served)
@@ -142,29 +155,3 @@ def open_worker(settings_json: str) -> ObservedWriter:
         alerts=AlertDispatcher(spec, EventStore(project.db)),
     )
     return ObservedWriter(in_process_writer(project.settings, project.db), metrics, watcher)
-
-
-def served_columns_of_rows(rows: Sequence[Row]) -> list[ServedColumns]:
-    """``served_columns`` of stored rows whose values came back from JSON (lists, None)."""
-    views = [SimpleNamespace(**row, time=row["at"]) for row in rows]  # what it reads
-    return [
-        replace(
-            batch,
-            inputs={name: _from_json(v) for name, v in batch.inputs.items()},
-            outputs={name: _from_json(v) for name, v in batch.outputs.items()},
-        )
-        for batch in served_columns(views)
-    ]
-
-
-def _from_json(values: np.ndarray) -> np.ndarray:
-    # JSON brings strings back as str (numpy "U": the server had objects) and numbers
-    # with nulls as None (an object array; None becomes NaN, as in the server)
-    if values.dtype.kind == "U":
-        return values.astype(object)
-    if values.dtype.kind == "O":
-        try:
-            return values.astype(float)
-        except (TypeError, ValueError):
-            return values
-    return values

@@ -172,6 +172,24 @@ class EventStore:
             inserted = session.execute(stmt, values).all()
         return len(inserted)
 
+    def write_events(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Insert served events as the server sends them (see :func:`served_values`), in
+        one transaction; like :meth:`write`, an id already stored is skipped.
+
+        On SQLite the values go straight from each event to its bound row, with no row
+        mapping between: the monitoring worker's path, one pass per event.
+
+        Raises:
+            MonitoringError: an event lacks a field or has one of the wrong type.
+            StoreError: the database failed; nothing of the batch was written.
+        """
+        values = [served_values(event) for event in events]
+        if not values or self.db.engine.dialect.name != "sqlite":
+            return self.write([dict(zip(EVENT_COLUMNS, v, strict=True)) for v in values])
+        for v in values:
+            v[7], v[8] = orjson.dumps(v[7]).decode(), orjson.dumps(v[8]).decode()
+        return self._execute_sqlite(_SQLITE_INSERT_ROWS, values)
+
     def write_decoded(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """:meth:`write` for rows holding plain JSON values (decoded from the server's JSON).
 
@@ -280,9 +298,17 @@ class EventStore:
 
     def delete_before(self, at: float) -> int:
         """Delete events older than ``at`` (unix seconds); returns how many went."""
+        removed = 0
         with self.db.transaction() as session:
-            result = session.execute(delete(PredictionEventRow).where(PredictionEventRow.at < at))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            # endpoint by endpoint: the events' index is (endpoint, at)
+            for endpoint in session.scalars(select(PredictionEventRow.endpoint).distinct()).all():
+                result = session.execute(
+                    delete(PredictionEventRow).where(
+                        PredictionEventRow.endpoint == endpoint, PredictionEventRow.at < at
+                    )
+                )
+                removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return removed
 
     # ------------------------------------------------------------------ outcomes
     def record_outcome(
@@ -495,6 +521,39 @@ def _bounded(
     if shadow is not None:
         query = query.where(PredictionEventRow.shadow == shadow)
     return query
+
+
+def served_values(event: Mapping[str, Any]) -> list[Any]:
+    """An event as the server sends it (a mapping of ``PredictionEvent``'s fields: ``time``,
+    ``latency_s``), as stored values in :data:`EVENT_COLUMNS` order: its id mapped by
+    :func:`event_id`, latency in ms; inputs and outputs as given.
+
+    Raises:
+        MonitoringError: a field is missing or of the wrong type.
+    """
+    try:
+        shadow = bool(event.get("shadow"))
+        variant = str(event["variant"])
+        key = event.get("key")
+        return [
+            event_id(str(event["request_id"]), variant if shadow else None),
+            float(event["time"]),
+            str(event["endpoint"])[:200],
+            str(event["model_name"])[:200],
+            int(event["model_version"]),
+            variant[:100],
+            None if key is None else str(key)[:200],
+            event["inputs"] or {},
+            event["outputs"] or {},
+            float(event["latency_s"]) * 1000.0,
+            int(event.get("status") or 200),
+            shadow,
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MonitoringError(
+            f"not a prediction event: {type(exc).__name__}: {exc}",
+            hint="send shipyard.serving.PredictionEvent objects, or their fields as a mapping",
+        ) from None
 
 
 def _event_params(row: Mapping[str, Any]) -> list[Any]:
