@@ -129,9 +129,8 @@ def test_the_worker_stores_in_sqlite_the_rows_the_server_would_store(tmp_path: P
     assert worker.write_json(_encode_sliced(events)) == 6
     assert worker.write_json(_encode_sliced(events)) == 0  # sent again: stored once
     EventStore(by_server).write([event_row(e) for e in events])
-    for endpoint in ("housing",):
-        stored = [EventStore(db).recent(endpoint, shadow=None) for db in (by_worker, by_server)]
-        assert stored[0] == stored[1] and len(stored[0]) == 6
+    stored = [EventStore(db).recent("housing", shadow=None) for db in (by_worker, by_server)]
+    assert stored[0] == stored[1] and len(stored[0]) == 6
 
 
 def test_a_backend_down_at_start_leaves_the_worker_up_and_observing() -> None:

@@ -252,14 +252,15 @@ def open_sink(
     writer = writer or _writer(settings, db)
     observers = list(observers)
     broker = spec.sink in ("redis", "nats")
-    encoded = getattr(writer, "takes_events", False) and not observers  # see EventSink.start
-    default_flush = max(ENCODED_FLUSH_S, DEFAULT_FLUSH_S[spec.sink]) if encoded else None
+    default_flush = DEFAULT_FLUSH_S[spec.sink]
+    if getattr(writer, "takes_events", False) and not observers:  # encoded: EventSink.start
+        default_flush = max(ENCODED_FLUSH_S, default_flush)
     return EventSink(
         writer,
         queue_size=spec.queue_size,
         overflow=spec.overflow or ("drop_oldest" if broker else "block"),
         batch_size=spec.batch_size,
-        flush_interval_s=spec.flush_interval_s or default_flush or DEFAULT_FLUSH_S[spec.sink],
+        flush_interval_s=spec.flush_interval_s or default_flush,
         block_timeout_s=spec.block_timeout_s,
         observers=observers,
     ).start()

@@ -219,7 +219,7 @@ def _columns(
     inputs: list[Mapping[str, Any]],
     outputs: list[Mapping[str, Any]],
     times: list[float],
-    cast: Any = None,
+    cast: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ServedColumns:
     def concat(per_event: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         parts: dict[str, list[Any]] = {}
