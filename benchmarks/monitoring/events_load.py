@@ -251,6 +251,9 @@ def main() -> None:
         os.unlink(script)
     off = [r for r in runs if not r["events"]]
     on = [r for r in runs if r["events"]]
+    # each round's on/off pair, run back to back: the host's speed drifts over minutes,
+    # so a pair's ratio shows the spread that the medians hide
+    pairs = list(zip(off, on, strict=True))
     summary = {
         "seconds": args.seconds,
         "connections": args.connections,
@@ -264,12 +267,8 @@ def main() -> None:
         "cpu_us_on": statistics.median(r["cpu_us_per_request"] for r in on),
         "worker_us_per_event": statistics.median(r["worker_us_per_event"] for r in on),
         "all_events_stored": all(r["stored"] == r["served"] for r in on),
-        # each round's on/off pair, run back to back: the host's speed drifts over
-        # minutes, so a pair's ratio shows the spread that the medians hide
-        "p99_pair_ratios": [b["p99_ms"] / a["p99_ms"] for a, b in zip(off, on, strict=True)],
-        "cpu_us_pair_deltas": [
-            b["cpu_us_per_request"] - a["cpu_us_per_request"] for a, b in zip(off, on, strict=True)
-        ],
+        "p99_pair_ratios": [b["p99_ms"] / a["p99_ms"] for a, b in pairs],
+        "cpu_us_pair_deltas": [b["cpu_us_per_request"] - a["cpu_us_per_request"] for a, b in pairs],
     }
     summary["p99_ratio"] = summary["p99_on_ms"] / summary["p99_off_ms"]
     if args.json:
@@ -292,9 +291,9 @@ def main() -> None:
         f"median p99: off {summary['p99_off_ms']:.2f} ms, on {summary['p99_on_ms']:.2f} ms "
         f"(ratio {summary['p99_ratio']:.3f}); every event stored: {summary['all_events_stored']}"
     )
-    pairs = ", ".join(f"{x:.2f}" for x in summary["p99_pair_ratios"])
+    ratios = ", ".join(f"{x:.2f}" for x in summary["p99_pair_ratios"])
     deltas = ", ".join(f"{x:+.0f}" for x in summary["cpu_us_pair_deltas"])
-    print(f"each round, on/off: p99 {pairs}; server CPU µs/request {deltas}")
+    print(f"each round, on/off: p99 {ratios}; server CPU µs/request {deltas}")
 
 
 if __name__ == "__main__":
