@@ -10,7 +10,12 @@ Prometheus counter); the server's CPU per request and the monitoring worker's CP
 event are read from the processes themselves.
 
     .venv/bin/python benchmarks/monitoring/events_load.py [--seconds 60] [--connections 32]
-        [--rounds 3] [--sink sqlite|parquet|redis|nats] [--json]
+        [--rounds 3] [--sink sqlite|parquet|redis|nats] [--stage full|ack|queue] [--json]
+
+``--stage`` takes the events only part of the way, to show where their cost lies:
+``queue`` stops at the server's queue (each event encoded at emit, then discarded by
+the writer thread); ``ack`` sends the batches to a worker process that acknowledges
+them unread; ``full`` (the default) is the monitoring worker as it ships.
 
 Needs ``wrk`` (``apt-get install -y wrk``). Prints a table, or JSON with ``--json``.
 """
@@ -92,10 +97,45 @@ def register_model(project_dir: str) -> None:
     Registry(Project.open(project_dir)).register("housing", out)
 
 
-def serve(project_dir: str, port: int, events: bool) -> None:
+class AckWriter:
+    """``--stage ack``: the worker process's writer that answers each batch unread."""
+
+    name = "ack"
+    batch_rows = None
+
+    def open(self) -> None:
+        pass
+
+    def write_json(self, payload: bytes) -> int:
+        return payload.count(b'"request_id"')
+
+    def write(self, rows: list[Any]) -> int:
+        return len(rows)
+
+    def close(self) -> None:
+        pass
+
+
+class QueueOnly(AckWriter):
+    """``--stage queue``: events encoded at emit as for the worker, then discarded."""
+
+    takes_events = True
+
+    def __init__(self) -> None:
+        from shipyard.monitoring.offload import ProcessWriter
+
+        self.encode = ProcessWriter.encode
+
+
+def serve(project_dir: str, port: int, stage: str) -> None:
     """Run the server in this process until SIGTERM (``--serve``): housing:1 from the registry,
-    with monitoring as ``shipyard serve`` starts it (the worker process reads the profile)."""
+    with monitoring as ``shipyard serve`` starts it (the worker process reads the profile),
+    or only part of it (``stage``: see the module docstring), or none (``off``)."""
     from shipyard.monitoring import attach, start_monitor
+    from shipyard.monitoring.events import EventSink
+    from shipyard.monitoring.metrics import MonitoringMetrics
+    from shipyard.monitoring.monitor import Monitor
+    from shipyard.monitoring.offload import ProcessWriter
     from shipyard.project import Project
     from shipyard.registry import Registry
     from shipyard.serving import create_app
@@ -105,8 +145,16 @@ def serve(project_dir: str, port: int, events: bool) -> None:
     project = Project.open(project_dir)
     source = RegistrySource(Registry(project))
     app = create_app(source, endpoints={"housing": "housing:1"})
-    if events:
-        attach(app, start_monitor(project, registry=app.state.server.metrics.registry))
+    registry = app.state.server.metrics.registry
+    if stage == "full":
+        attach(app, start_monitor(project, registry=registry))
+    elif stage in ("ack", "queue"):
+        # the worker process imports this file by its module name (PYTHONPATH: one_run)
+        writer = QueueOnly() if stage == "queue" else ProcessWriter(
+            "events_load:AckWriter", name="ack", priority="idle", takes_events=True
+        )  # fmt: skip
+        sink = EventSink(writer, flush_interval_s=0.2).start()  # as open_sink sets it
+        attach(app, Monitor(sink, MonitoringMetrics(registry, sink_stats=sink.stats)))
     run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -179,8 +227,11 @@ def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, An
     register_model(project)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, __file__, "--serve", project, str(port), "on" if events else "off"]
-    proc = subprocess.Popen(cmd, cwd=project)
+    cmd = [sys.executable, __file__, "--serve", project, str(port), args.stage if events else "off"]
+    path = os.pathsep.join(
+        p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
+    )
+    proc = subprocess.Popen(cmd, cwd=project, env={**os.environ, "PYTHONPATH": path})
     try:
         wait_up(base, proc)
         run_wrk(f"{base}/v2/models/housing/infer", args.connections, 2, script)  # warm up
@@ -201,7 +252,7 @@ def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, An
         worker_us_per_event=(worker_after - worker_before) / max(measured, 1) * 1e6,
         exit_code=code,
     )
-    if events:
+    if events and args.stage == "full":
         result["stored"] = stored_count(project, args.sink)
     return result
 
@@ -235,6 +286,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sink", default="sqlite", choices=["sqlite", "parquet", "redis", "nats"])
+    parser.add_argument("--stage", default="full", choices=["full", "ack", "queue"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -258,6 +310,7 @@ def main() -> None:
         "seconds": args.seconds,
         "connections": args.connections,
         "sink": args.sink,
+        "stage": args.stage,
         "runs": runs,
         "p99_off_ms": statistics.median(r["p99_ms"] for r in off),
         "p99_on_ms": statistics.median(r["p99_ms"] for r in on),
@@ -266,7 +319,7 @@ def main() -> None:
         "cpu_us_off": statistics.median(r["cpu_us_per_request"] for r in off),
         "cpu_us_on": statistics.median(r["cpu_us_per_request"] for r in on),
         "worker_us_per_event": statistics.median(r["worker_us_per_event"] for r in on),
-        "all_events_stored": all(r["stored"] == r["served"] for r in on),
+        "all_events_stored": all(r.get("stored") == r["served"] for r in on),
         "p99_pair_ratios": [b["p99_ms"] / a["p99_ms"] for a, b in pairs],
         "cpu_us_pair_deltas": [b["cpu_us_per_request"] - a["cpu_us_per_request"] for a, b in pairs],
     }
@@ -289,7 +342,8 @@ def main() -> None:
         )
     print(
         f"median p99: off {summary['p99_off_ms']:.2f} ms, on {summary['p99_on_ms']:.2f} ms "
-        f"(ratio {summary['p99_ratio']:.3f}); every event stored: {summary['all_events_stored']}"
+        f"(ratio {summary['p99_ratio']:.3f}); every event stored: "
+        f"{summary['all_events_stored'] if args.stage == 'full' else f'- (stage {args.stage})'}"
     )
     ratios = ", ".join(f"{x:.2f}" for x in summary["p99_pair_ratios"])
     deltas = ", ".join(f"{x:+.0f}" for x in summary["cpu_us_pair_deltas"])
@@ -298,6 +352,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "on")
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
         main()
