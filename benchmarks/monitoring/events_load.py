@@ -132,10 +132,10 @@ def serve(project_dir: str, port: int, stage: str) -> None:
     with monitoring as ``shipyard serve`` starts it (the worker process reads the profile),
     or only part of it (``stage``: see the module docstring), or none (``off``)."""
     from shipyard.monitoring import attach, start_monitor
-    from shipyard.monitoring.events import EventSink
     from shipyard.monitoring.metrics import MonitoringMetrics
     from shipyard.monitoring.monitor import Monitor
     from shipyard.monitoring.offload import ProcessWriter
+    from shipyard.monitoring.sinks import open_sink
     from shipyard.project import Project
     from shipyard.registry import Registry
     from shipyard.serving import create_app
@@ -153,7 +153,7 @@ def serve(project_dir: str, port: int, stage: str) -> None:
         writer = QueueOnly() if stage == "queue" else ProcessWriter(
             "events_load:AckWriter", name="ack", priority="idle", takes_events=True
         )  # fmt: skip
-        sink = EventSink(writer, flush_interval_s=0.2).start()  # as open_sink sets it
+        sink = open_sink(project.settings, project.db, writer=writer)  # queue, batches: as shipped
         attach(app, Monitor(sink, MonitoringMetrics(registry, sink_stats=sink.stats)))
     run(app, host="127.0.0.1", port=port, log_level="warning")
 
