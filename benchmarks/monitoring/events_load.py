@@ -10,12 +10,18 @@ Prometheus counter); the server's CPU per request and the monitoring worker's CP
 event are read from the processes themselves.
 
     .venv/bin/python benchmarks/monitoring/events_load.py [--seconds 60] [--connections 32]
-        [--rounds 3] [--sink sqlite|parquet|redis|nats] [--stage full|ack|queue] [--json]
+        [--rounds 3] [--sink sqlite|parquet|redis|nats] [--stage full|ack|queue]
+        [--pin SERVER:CLIENT[:WORKER]] [--json]
 
 ``--stage`` takes the events only part of the way, to show where their cost lies:
 ``queue`` stops at the server's queue (each event encoded at emit, then discarded by
 the writer thread); ``ack`` sends the batches to a worker process that acknowledges
 them unread; ``full`` (the default) is the monitoring worker as it ships.
+
+``--pin`` places the processes on CPUs (Linux): the server on ``SERVER``, ``wrk`` on
+``CLIENT``, and the monitoring worker on ``WORKER`` (by default with the server, as a
+child inherits), each a comma-separated list. Unpinned, the scheduler moves all three
+between the cores, and p99 varies more from run to run.
 
 Needs ``wrk`` (``apt-get install -y wrk``). Prints a table, or JSON with ``--json``.
 """
@@ -37,6 +43,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 FEATURES = ("rooms", "area", "age")
 RANGES = {"rooms": (1.0, 8.0), "area": (30.0, 300.0), "age": (0.0, 90.0)}  # the reference's
@@ -179,9 +187,12 @@ def wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not come up")
 
 
-def run_wrk(url: str, connections: int, seconds: float, script: str) -> dict[str, float]:
+def run_wrk(
+    url: str, connections: int, seconds: float, script: str, cpus: set[int] | None = None
+) -> dict[str, float]:
+    pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", script, url],
+        [*pin, "wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", script, url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -231,13 +242,21 @@ def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, An
     path = os.pathsep.join(
         p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
     )
-    proc = subprocess.Popen(cmd, cwd=project, env={**os.environ, "PYTHONPATH": path})
+    server_cpus, client_cpus, worker_cpus = args.pin
+    proc = subprocess.Popen(
+        cmd, cwd=project, env={**os.environ, "PYTHONPATH": path},
+        preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None,
+    )  # fmt: skip
     try:
         wait_up(base, proc)
-        run_wrk(f"{base}/v2/models/housing/infer", args.connections, 2, script)  # warm up
+        if worker_cpus:  # the worker started with the server, on the server's CPUs
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.cpu_affinity(sorted(worker_cpus))
+        url = f"{base}/v2/models/housing/infer"
+        run_wrk(url, args.connections, 2, script, client_cpus)  # warm up
         warm, cpu_before = served_count(base)
         worker_before = children_cpu(proc.pid)
-        result = run_wrk(f"{base}/v2/models/housing/infer", args.connections, args.seconds, script)
+        result = run_wrk(url, args.connections, args.seconds, script, client_cpus)
         served, cpu_after = served_count(base)
         worker_after = children_cpu(proc.pid)
     finally:
@@ -259,8 +278,6 @@ def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, An
 
 def children_cpu(pid: int) -> float:
     """CPU seconds used so far by the server's child processes (the monitoring worker)."""
-    import psutil
-
     total = 0.0
     for child in psutil.Process(pid).children(recursive=True):
         try:
@@ -280,6 +297,21 @@ def stored_count(project: str, sink: str) -> int:
     return len(source.recent("housing", shadow=None))
 
 
+def cpu_placement(text: str) -> tuple[set[int] | None, ...]:
+    """``--pin``: "0:1" or "0:1:1" (comma-separated CPUs each) -> server, client, worker."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError("give SERVER:CLIENT or SERVER:CLIENT:WORKER, e.g. 0:1")
+    try:
+        cpus = [{int(c) for c in part.split(",")} for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"CPUs are numbers: {text!r}") from None
+    known = os.sched_getaffinity(0)
+    if not all(c <= known for c in cpus):
+        raise argparse.ArgumentTypeError(f"this machine's CPUs are {sorted(known)}")
+    return (cpus[0], cpus[1], cpus[2] if len(parts) == 3 else None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
@@ -287,6 +319,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sink", default="sqlite", choices=["sqlite", "parquet", "redis", "nats"])
     parser.add_argument("--stage", default="full", choices=["full", "ack", "queue"])
+    parser.add_argument(
+        "--pin",
+        type=cpu_placement,
+        default=(None, None, None),
+        metavar="SERVER:CLIENT[:WORKER]",
+        help="CPUs of each, e.g. 0:1 or 0:1:1",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -311,6 +350,7 @@ def main() -> None:
         "connections": args.connections,
         "sink": args.sink,
         "stage": args.stage,
+        "pin": [sorted(cpus) if cpus else None for cpus in args.pin],  # server, client, worker
         "runs": runs,
         "p99_off_ms": statistics.median(r["p99_ms"] for r in off),
         "p99_on_ms": statistics.median(r["p99_ms"] for r in on),

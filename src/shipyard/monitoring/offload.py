@@ -29,6 +29,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from shipyard.monitoring.encoded import EncodedBatch
 from shipyard.monitoring.events import SinkUnavailable, event_fields, yield_gil
 from shipyard.store.events import json_default
 
@@ -105,10 +106,8 @@ class ProcessWriter:
         if self._process is None or self._process.poll() is not None:
             self.open()
         assert self._process is not None and self._process.stdin is not None
-        if rows and isinstance(rows[0], bytes):  # events encoded at emit
-            payload = b"[" + b",".join(rows) + b"]"
-        else:
-            payload = _encode_sliced(rows)
+        # events encoded at emit come as one buffer; objects are encoded here
+        payload = rows.json() if isinstance(rows, EncodedBatch) else _encode_sliced(rows)
         try:
             self._process.stdin.write(_HEADER.pack(len(payload)) + payload)
             self._process.stdin.flush()
@@ -273,6 +272,10 @@ def main(argv: list[str]) -> int:
             payload = _read_frame(stdin, None)
             if not payload:
                 break
+            # A batch decoded from JSON holds no reference cycles, yet its thousands of
+            # containers would start a dozen collections that walk them all, young then
+            # older (measured: 0.6 us per event); refcounting frees them at the end.
+            gc.disable()
             try:
                 if write_json is not None:
                     answer = ["ok", write_json(payload)]
@@ -282,6 +285,8 @@ def main(argv: list[str]) -> int:
                 answer = ["unavailable", exc.reason]
             except Exception as exc:
                 answer = ["refused", f"{type(exc).__name__}: {exc}"]
+            finally:
+                gc.enable()
             more = extra()
             _send(out, answer if more is None else [*answer, more])
     except (EOFError, OSError):
