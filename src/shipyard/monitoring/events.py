@@ -251,29 +251,30 @@ class EventSink:
             if self._closing.is_set():
                 self._drop(1, "the sink is closed")
                 return
+            item: Any = event  # what is queued: the event, or its bytes
             if self._encode is not None:
                 try:
-                    event = self._encode(event)  # type: ignore[assignment]
+                    item = self._encode(event)
                 except Exception as exc:  # a malformed event object: count it, keep serving
                     self._refuse(f"not an event: {type(exc).__name__}: {exc}")
                     return
             queued = len(self._queue)
             if queued < self.queue_size:
-                self._queue.append(event)
+                self._queue.append(item)
                 if queued + 1 == self.batch_size:
                     self._wake.set()  # a full batch goes now (the writer does not poll)
             elif self.overflow == "block":
-                self._put_blocking(event)
+                self._put_blocking(item)
             elif self.overflow == "drop_new":
                 self._drop(1, "the queue is full")
             else:
-                self._put_evicting(event)
+                self._put_evicting(item)
         except Exception:  # the request path must never see a monitoring failure
             logger.exception("event sink %s failed to queue an event", self.writer.name)
 
     __call__ = emit
 
-    def _put_blocking(self, event: ServedPrediction) -> None:
+    def _put_blocking(self, item: Any) -> None:
         deadline = time.monotonic() + self.block_timeout_s
         with self._room:
             while len(self._queue) >= self.queue_size:
@@ -283,12 +284,12 @@ class EventSink:
                 self._wake.set()  # a full queue is worth writing now
                 self._room.wait(min(left, 0.05))
             else:
-                self._queue.append(event)
+                self._queue.append(item)
                 return
         self._drop(1, f"the queue stayed full for {self.block_timeout_s} s")
 
-    def _put_evicting(self, event: ServedPrediction) -> None:
-        self._queue.append(event)
+    def _put_evicting(self, item: Any) -> None:
+        self._queue.append(item)
         evicted = 0
         while len(self._queue) > self.queue_size:
             try:
