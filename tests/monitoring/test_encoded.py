@@ -14,8 +14,8 @@ from shipyard.monitoring.encoded import EncodedBatch, EncodedQueue
 from shipyard.monitoring.offload import ProcessWriter
 
 
-def _encoded(n: int, start: int = 0) -> list[bytes]:
-    return [ProcessWriter.encode(make_event(i)) for i in range(start, start + n)]
+def _encoded(n: int) -> list[bytes]:
+    return [ProcessWriter.encode(make_event(i)) for i in range(n)]
 
 
 def _batch(items: list[bytes]) -> EncodedBatch:
@@ -119,10 +119,10 @@ def test_the_worker_process_gets_the_batch_whole_and_decodes_it_without_collecti
     (tmp_path / "gc_probe.py").write_text(_PROBE, encoding="utf-8")
     path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
-    events = [make_event(i) for i in range(10)]
+    batch = _batch(_encoded(10))
     writer = ProcessWriter("gc_probe:Probe", name="probe", takes_events=True)
     try:
-        assert writer.write(_batch([ProcessWriter.encode(e) for e in events])) == 10
-        assert writer.write(_batch([ProcessWriter.encode(e) for e in events])[3:]) == 7
+        assert writer.write(batch) == 10
+        assert writer.write(batch[3:]) == 7
     finally:
         writer.close()

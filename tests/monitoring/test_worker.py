@@ -164,7 +164,8 @@ def test_under_load_the_worker_sends_its_metrics_at_most_so_often_and_again_when
 
 
 class _EncodedWriter(MemoryWriter):
-    """Takes events encoded one by one, as the monitoring worker's ProcessWriter does."""
+    """Takes events encoded at emit (an EncodedBatch, read event by event), as the
+    monitoring worker's ProcessWriter does."""
 
     takes_events = True
     encode = staticmethod(ProcessWriter.encode)
