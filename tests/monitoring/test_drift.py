@@ -47,14 +47,17 @@ def test_numeric_statistics_equal_scipy(profile: Profile) -> None:
     report = DriftDetector(profile, MonitoringSpec(correction="none")).check(
         window_from_columns(live)
     )
+    numeric = [c.name for c in profile if c.kind == "numeric"]
+    assert len(numeric) >= 2  # each its own p-value, though computed in one call
+    for name in numeric:
+        sample = np.asarray(profile[name].sample)
+        expected = stats.ks_2samp(sample, live[name], method="asymp")
+        ks = report.feature(name).statistic("ks")
+        assert ks is not None
+        assert ks.value == pytest.approx(expected.statistic, abs=TOL)
+        assert ks.pvalue == pytest.approx(expected.pvalue, abs=TOL)
+        assert ks.adjusted_pvalue == ks.pvalue  # no correction
     area = report.feature("area")
-    sample = np.asarray(profile["area"].sample)
-    expected = stats.ks_2samp(sample, live["area"], method="asymp")
-    ks = area.statistic("ks")
-    assert ks is not None
-    assert ks.value == pytest.approx(expected.statistic, abs=TOL)
-    assert ks.pvalue == pytest.approx(expected.pvalue, abs=TOL)
-    assert ks.adjusted_pvalue == ks.pvalue  # no correction
     counts = profile["area"].bin_counts(live["area"])
     assert list(area.current_counts) == counts.tolist()
     ref_counts = np.asarray(profile["area"].counts, dtype=float)
@@ -97,14 +100,43 @@ def test_outputs_are_compared_with_a_reference_window_as_scipy_does() -> None:
     )
     pred = report.feature("prediction")
     expected = stats.ks_2samp(baseline["prediction"], current["prediction"], method="asymp")
+    assert pred.statistic("ks").value == pytest.approx(expected.statistic, abs=TOL)
     assert pred.statistic("ks").pvalue == pytest.approx(expected.pvalue, abs=TOL)
     assert pred.role == "output" and pred.drifted
+    # PSI and Jensen-Shannon over the reference's deciles
+    edges = np.quantile(baseline["prediction"], np.arange(1, 10) / 10)
+    ref_counts = np.bincount(np.searchsorted(edges, baseline["prediction"], "right"), minlength=10)
+    cur_counts = np.bincount(np.searchsorted(edges, current["prediction"], "right"), minlength=10)
+    assert list(pred.current_counts) == cur_counts.tolist()
+    assert pred.statistic("psi").value == pytest.approx(_psi(ref_counts, cur_counts), abs=TOL)
+    assert pred.statistic("jensen_shannon").value == pytest.approx(
+        jensenshannon(ref_counts, cur_counts, base=2), abs=TOL
+    )
     label = report.feature("label")
     table = [[np.sum(baseline["label"] == c), np.sum(current["label"] == c)] for c in ("a", "b")]
     _chi2, p, _, _ = stats.chi2_contingency(np.array(table).T, correction=False)
     assert label.statistic("chi2").pvalue == pytest.approx(p, abs=TOL)
     assert report.drifted_outputs == ["prediction", "label"]
     assert "no reference profile" in " ".join(report.notes)
+
+
+def test_a_new_output_reference_is_used_once_passed() -> None:
+    # the detector prepares a reference once and keeps it while the same one is passed
+    rng = np.random.default_rng(4)
+    current = {"prediction": rng.normal(100, 10, 500)}
+    detector = DriftDetector(None, MonitoringSpec(correction="none"))
+    for baseline in (
+        {"prediction": rng.normal(100, 10, 700)},
+        {"prediction": rng.normal(90, 5, 900)},
+    ):
+        for _ in range(2):
+            report = detector.check(window_from_columns({}, current), output_reference=baseline)
+            ks = report.feature("prediction").statistic("ks")
+            expected = stats.ks_2samp(baseline["prediction"], current["prediction"], method="asymp")
+            assert (ks.value, ks.pvalue) == pytest.approx(
+                (expected.statistic, expected.pvalue), abs=TOL
+            )
+            assert report.feature("prediction").n_reference == len(baseline["prediction"])
 
 
 @pytest.mark.parametrize("method", ["bonferroni", "holm", "bh"])

@@ -144,3 +144,4 @@ def test_write_decoded_stores_what_write_stores(project: Project, tmp_path: Path
         assert by_json.recent(endpoint, shadow=None) == by_rows.recent(endpoint, shadow=None)
     assert by_json.get("s~v2").shadow and by_json.get(rows[3]["request_id"]).key == "user-7"
     assert by_json.get(rows[0]["request_id"]).inputs["area"] == [None]
+    assert by_json.get(rows[5]["request_id"]).key is None  # bound as '', stored as NULL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +19,9 @@ from shipyard.monitoring.events import EventSink, SinkUnavailable, event_row
 from shipyard.monitoring.metrics import MonitoringMetrics
 from shipyard.monitoring.offload import ProcessWriter, _encode_sliced
 from shipyard.monitoring.watch import DriftWatcher
-from shipyard.monitoring.window import served_columns, served_columns_of_json
+from shipyard.monitoring.window import served_columns, served_columns_of_values
 from shipyard.monitoring.worker import ObservedWriter
+from shipyard.store.events import served_values
 
 
 def _multi_row_event(i: int, rows: int) -> object:
@@ -34,7 +36,8 @@ def test_columns_from_events_as_json_equal_the_columns_from_the_event_objects() 
     events = [make_event(i) for i in range(20)] + [_multi_row_event(20, 3)]
     events[0].inputs["area"] = np.array([np.nan], dtype=np.float32)
     events.append(make_event(30, shadow=True, variant="v2"))  # not what the endpoint served
-    [from_rows] = served_columns_of_json(orjson.loads(_encode_sliced(events)))
+    decoded = orjson.loads(_encode_sliced(events))
+    [from_rows] = served_columns_of_values([served_values(e) for e in decoded])
     [from_events] = served_columns(events)
     assert from_rows.rows == from_events.rows == 23
     assert from_rows.starts.tolist() == from_events.starts.tolist() == list(range(21))
@@ -44,6 +47,32 @@ def test_columns_from_events_as_json_equal_the_columns_from_the_event_objects() 
     assert np.isnan(from_rows.inputs["area"][0])  # null came back as NaN
     assert from_rows.inputs["region"].dtype == object
     assert list(from_rows.inputs["region"]) == list(from_events.inputs["region"])
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_events_of_as_many_rows_each_give_the_same_columns_read_a_name_at_a_time(
+    rows: int,
+) -> None:
+    # every event the same names and rows: each column is read in one pass
+    events = [_multi_row_event(i, rows) for i in range(12)]
+    events[3].inputs["area"] = np.array([np.nan] * rows, dtype=np.float32)
+    for i, event in enumerate(events):  # a 2-D output: probabilities, a row of two each
+        event.outputs["proba"] = np.tile([0.25 * (i % 4), 1 - 0.25 * (i % 4)], (rows, 1))
+    events[5] = dataclasses.replace(events[5], model_version=2)  # another group, same batch
+    decoded = orjson.loads(_encode_sliced(events))
+    from_rows = served_columns_of_values([served_values(e) for e in decoded])
+    from_events = served_columns(events)
+    assert [c.model_version for c in from_rows] == [c.model_version for c in from_events] == [1, 2]
+    for got, want in zip(from_rows, from_events, strict=True):
+        assert (got.rows, got.events) == (want.rows, want.events)
+        assert got.starts.tolist() == want.starts.tolist()
+        np.testing.assert_array_equal(got.times, want.times)
+        np.testing.assert_allclose(got.inputs["area"], want.inputs["area"], rtol=1e-6)
+        assert got.inputs["area"].dtype == float and got.inputs["region"].dtype == object
+        assert list(got.inputs["region"]) == list(want.inputs["region"])
+        assert got.outputs["proba"].shape == want.outputs["proba"].shape == (got.rows, 2)
+        np.testing.assert_allclose(got.outputs["proba"], want.outputs["proba"])
+    assert np.isnan(from_rows[0].inputs["area"][3 * rows : 4 * rows]).all()
 
 
 def test_split_keeps_each_event_where_its_first_row_is() -> None:
@@ -67,6 +96,21 @@ def test_drift_windows_close_at_exactly_the_configured_rows() -> None:
     watcher.close()
     assert [r.window.rows for r in reports] == [50, 50, 50, 50]
     assert sum(r.window.events for r in reports) == 29  # the 30th starts in the open window
+
+
+def test_unthreaded_the_windows_a_batch_closes_wait_for_check_pending_and_none_is_skipped() -> None:
+    reports = []
+    watcher = DriftWatcher(
+        MonitoringSpec(drift_window=10), lambda n, v: None, on_report=reports.append, threaded=False
+    )
+    events = [make_event(i) for i in range(95)]
+    watcher.observe(served_columns(events))  # one batch closes nine windows
+    assert reports == []  # nothing checked on the observer's path
+    assert watcher.check_pending() == 9 and len(reports) == 9 and watcher.skipped == 0
+    assert watcher.check_pending() == 0
+    watcher.observe(served_columns([make_event(i) for i in range(95, 105)]))
+    watcher.close()  # what is closed is checked on close
+    assert [r.window.rows for r in reports] == [10] * 10
 
 
 def test_a_batch_sent_again_after_a_failed_write_is_observed_once() -> None:
@@ -108,11 +152,12 @@ def test_the_worker_refuses_a_batch_that_holds_anything_but_events() -> None:
     memory = MemoryWriter()
     worker = ObservedWriter(memory, MonitoringMetrics(process=False), None)
     rows = [event_row(make_event(i)) for i in range(3)]  # stored rows, not events
-    with pytest.raises(MonitoringError, match="takes prediction events"):
+    with pytest.raises(MonitoringError, match="not a prediction event: KeyError: 'time'"):
         worker.write_json(_encode_sliced(rows))
     broken = orjson.loads(_encode_sliced([make_event(1)]))
-    del broken[0]["time"]
-    with pytest.raises(KeyError):  # answered as a refusal; the sink then isolates it
+    broken[0]["model_version"] = "one"
+    # answered as a refusal; the sink then isolates the event
+    with pytest.raises(MonitoringError, match="not a prediction event: ValueError"):
         worker.write(broken)
     assert memory.rows == []
 

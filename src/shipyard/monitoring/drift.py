@@ -253,6 +253,10 @@ class DriftDetector:
         self.profile = profile
         self.spec = spec or MonitoringSpec()
         self.features = None if features is None else tuple(features)
+        # the output reference last checked against, and what its columns are made
+        # into once (sorted values, bins): the watcher passes the same one every window
+        self._outputs_of: tuple[Mapping[str, Any], dict[str, np.ndarray | _Reference]] | None
+        self._outputs_of = None
 
     def check(
         self,
@@ -318,6 +322,7 @@ class DriftDetector:
     def _judge(self, results: list[tuple[FeatureDrift, Any]]) -> list[FeatureDrift]:
         """Adjust the tests' p-values over the features, then set every verdict."""
         spec = self.spec
+        results = _with_ks_pvalues(results)
         tested = [i for i, (_, test) in enumerate(results) if test is not None]
         adjusted: dict[int, float] = {}
         if tested:
@@ -367,9 +372,13 @@ class DriftDetector:
         if reference is None:
             notes.append("no output reference window: output drift was not checked")
             return []
+        if self._outputs_of is None or self._outputs_of[0] is not reference:
+            prepared = {n: _Reference.of(v) for n, v in _output_columns(reference).items()}
+            self._outputs_of = (reference, prepared)
+        references = self._outputs_of[1]
         results = []
         for name, current in _output_columns(window.outputs).items():
-            ref = _output_columns(reference).get(name)
+            ref = references.get(name)
             if ref is None:
                 notes.append(f"output {name!r} is not in the output reference")
                 continue
@@ -435,10 +444,15 @@ def _numeric_drift(column: ColumnProfile, values: Any) -> tuple[FeatureDrift, An
         StatisticResult("jensen_shannon", binned.jensen_shannon),
     ]
     finite = present[np.isfinite(present)]
-    ks = None
+    ks: _KSStatistic | drift_stats.KSResult | None = None
     note: str | None = None
+    reference = column.sorted_sample
     if column.sample and finite.size:
-        ks = drift_stats.ks_test(column.sorted_sample, finite)
+        if np.isfinite(reference[[0, -1]]).all():  # sorted: NaN last, -inf first
+            statistic = drift_stats.ks_sorted(reference, np.sort(finite))
+            ks = _KSStatistic(statistic, reference.size, finite.size)
+        else:
+            ks = drift_stats.ks_test(reference, finite)  # says what is wrong with it
     else:
         note = "the profile keeps no raw sample: KS test skipped"
     feature = FeatureDrift(
@@ -471,35 +485,85 @@ def _categorical_drift(column: ColumnProfile, values: Any) -> tuple[FeatureDrift
     return feature, result
 
 
+@dataclass(frozen=True)
+class _KSStatistic:
+    """A KS statistic whose p-value is computed with the window's others (one scipy call)."""
+
+    statistic: float
+    n_reference: int
+    n_current: int
+
+
+def _with_ks_pvalues(results: list[tuple[FeatureDrift, Any]]) -> list[tuple[FeatureDrift, Any]]:
+    """``results`` with each ``_KSStatistic`` made a KSResult, one ``kstwo.sf`` call per
+    pair of sample sizes (a window's features usually share theirs)."""
+    sizes: dict[tuple[int, int], list[int]] = {}
+    for i, (_, test) in enumerate(results):
+        if isinstance(test, _KSStatistic):
+            sizes.setdefault((test.n_reference, test.n_current), []).append(i)
+    if not sizes:
+        return results
+    results = list(results)
+    for (n1, n2), indexes in sizes.items():
+        pvalues = drift_stats.ks_pvalues([results[i][1].statistic for i in indexes], n1, n2)
+        for i, pvalue in zip(indexes, pvalues, strict=True):
+            feature, test = results[i]
+            results[i] = (feature, drift_stats.KSResult(test.statistic, float(pvalue), n1, n2))
+    return results
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """A numeric output reference made ready to compare windows with: its finite values
+    sorted, its quantile bins and their counts."""
+
+    raw: np.ndarray
+    values: np.ndarray
+    edges: np.ndarray
+    counts: np.ndarray
+
+    @staticmethod
+    def of(values: np.ndarray) -> np.ndarray | _Reference:
+        """Prepared if numeric; other values (categories) are kept as they are."""
+        if values.dtype.kind not in "fiub":
+            return values
+        ref = values.astype(float)
+        ref = np.sort(ref[np.isfinite(ref)])
+        if ref.size == 0:
+            return _Reference(values, ref, np.empty(0), np.empty(0))
+        edges = drift_stats.quantile_edges(ref, n_bins=OUTPUT_BINS)
+        return _Reference(values, ref, edges, drift_stats.bin_counts(ref, edges))
+
+
 def _sample_drift(
-    name: str, reference: np.ndarray, current: np.ndarray
+    name: str, reference: np.ndarray | _Reference, current: np.ndarray
 ) -> tuple[FeatureDrift, Any]:
     """Drift of raw values against raw reference values (outputs): numeric or categorical."""
-    if reference.dtype.kind in "fiub" and current.dtype.kind in "fiub":
-        ref = reference.astype(float)
+    if isinstance(reference, _Reference) and current.dtype.kind in "fiub":
+        ref = reference.values
         cur = current.astype(float)
-        ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
+        cur = np.sort(cur[np.isfinite(cur)])
         base = FeatureDrift(
             name, NUMERIC, OUTPUT, int(ref.size), int(cur.size), int(current.size - cur.size)
         )
         if ref.size == 0 or cur.size == 0:
             return _replace_stats(base, [], note="no finite values to compare"), None
-        drift = drift_stats.numeric_drift(ref, cur, n_bins=OUTPUT_BINS)
-        edges = drift_stats.quantile_edges(ref, n_bins=OUTPUT_BINS)
-        labels = _interval_labels(edges)
+        cur_counts = drift_stats.bin_counts(cur, reference.edges)
         stats = [
-            StatisticResult("psi", float(drift.psi[0])),
-            StatisticResult("jensen_shannon", float(drift.jensen_shannon[0])),
+            StatisticResult("psi", drift_stats.psi(reference.counts, cur_counts)),
+            StatisticResult(
+                "jensen_shannon", drift_stats.jensen_shannon(reference.counts, cur_counts)
+            ),
         ]
-        ks = drift_stats.KSResult(
-            float(drift.ks_statistic[0]), float(drift.ks_pvalue[0]), ref.size, cur.size
-        )
         feature = FeatureDrift(
-            **{**base.__dict__, "statistics": tuple(stats), "bin_labels": labels,
-               "reference_counts": tuple(map(float, drift_stats.bin_counts(ref, edges))),
-               "current_counts": tuple(int(c) for c in drift_stats.bin_counts(cur, edges))}
+            **{**base.__dict__, "statistics": tuple(stats),
+               "bin_labels": _interval_labels(reference.edges),
+               "reference_counts": tuple(map(float, reference.counts)),
+               "current_counts": tuple(int(c) for c in cur_counts)}
         )  # fmt: skip
-        return feature, ks
+        return feature, _KSStatistic(drift_stats.ks_sorted(ref, cur), ref.size, cur.size)
+    if isinstance(reference, _Reference):
+        reference = reference.raw  # numbers against categories: compared as labels
     ref_labels, cur_labels = _labels(reference), _labels(current)
     base = FeatureDrift(
         name, CATEGORICAL, OUTPUT, int(ref_labels.size), int(cur_labels.size),
@@ -563,6 +627,8 @@ def _output_columns(outputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 
 def _as_float(values: Any) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        return values.astype(float).reshape(-1)
     try:
         return np.asarray([np.nan if v is None else v for v in _flat(values)], dtype=float)
     except (TypeError, ValueError):

@@ -56,7 +56,7 @@ class ProcessWriter:
         takes_events: the sink hands over events, not rows: each encoded by
             :meth:`encode` as it is emitted (``EventSink``), or as they are; orjson
             encodes them field by field, in C, and the child makes the rows
-            (``events.stored_row``). For a child whose writer expects that.
+            (``store.events.served_values``). For a child whose writer expects that.
 
     Example:
         >>> ProcessWriter("shipyard.monitoring.sinks:sql_writer", url, name="sqlite")  # doctest: +SKIP
@@ -267,6 +267,8 @@ def main(argv: list[str]) -> int:
     # a writer with extra() sends more with each answer (the worker: its metrics)
     extra = getattr(writer, "extra", lambda: None)
     write_json = getattr(writer, "write_json", None)  # takes the frame's bytes as they came
+    # work that need not hold up the answer (the worker's drift checks)
+    after_answer = getattr(writer, "after_answer", lambda: None)
     try:
         while True:
             payload = _read_frame(stdin, None)
@@ -289,6 +291,10 @@ def main(argv: list[str]) -> int:
                 gc.enable()
             more = extra()
             _send(out, answer if more is None else [*answer, more])
+            try:
+                after_answer()
+            except Exception as exc:  # logged by the writer; the loop goes on
+                print(f"after the answer: {type(exc).__name__}: {exc}", file=sys.stderr)
     except (EOFError, OSError):
         pass  # the server went away
     finally:

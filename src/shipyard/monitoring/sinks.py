@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -87,9 +87,9 @@ class SqlWriter:
         """Rows holding plain JSON values (see ``EventStore.write_decoded``)."""
         return self._stored(self.store.write_decoded, rows)
 
-    def write_events(self, events: Sequence[Mapping[str, Any]]) -> int:
-        """Events as the server sent them, decoded (see ``EventStore.write_events``)."""
-        return self._stored(self.store.write_events, events)
+    def write_values(self, values: list[list[Any]]) -> int:
+        """Events as the server sent them, made values (see ``EventStore.write_values``)."""
+        return self._stored(self.store.write_values, values)
 
     def _stored(self, write: Callable[[Any], int], batch: Any) -> int:
         try:

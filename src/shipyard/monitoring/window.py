@@ -7,13 +7,14 @@ numbers become float arrays (``None`` as NaN).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from shipyard.store.events import EventRecord
+from shipyard.store.events import EVENT_COLUMNS, EventRecord
 
 
 @dataclass(frozen=True)
@@ -176,25 +177,28 @@ def served_columns(events: Sequence[_Served]) -> list[ServedColumns]:
     ]
 
 
-def served_columns_of_json(events: Sequence[Mapping[str, Any]]) -> list[ServedColumns]:
-    """:func:`served_columns` of events as the server encodes them, decoded from JSON
-    (values as lists, strings as ``str``, NaN as ``None``): the monitoring worker's input."""
-
-    def key(event: Mapping[str, Any]) -> tuple[str, str, int] | None:
-        if event.get("shadow") or (event.get("status") or 200) >= 400:
-            return None
-        return (event["endpoint"], event["model_name"], int(event["model_version"]))
-
+def served_columns_of_values(values: Sequence[Sequence[Any]]) -> list[ServedColumns]:
+    """:func:`served_columns` of events made stored values (``store.events.served_values``,
+    from events decoded from JSON: values as lists, strings as ``str``, NaN as ``None``):
+    the monitoring worker's input, read by position, with no field looked up twice."""
+    served = [v for v in values if not v[_SHADOW] and v[_STATUS] < 400]
     return [
         _columns(
             k,
-            [e["inputs"] for e in group],
-            [e["outputs"] for e in group],
-            [e["time"] for e in group],
+            [v[_INPUTS] for v in group],
+            [v[_OUTPUTS] for v in group],
+            [v[_AT] for v in group],
             cast=_from_json,
         )
-        for k, group in _grouped(events, key).items()
+        for k, group in _grouped(served, _model_of).items()
     ]
+
+
+_AT, _ENDPOINT, _MODEL, _VERSION, _INPUTS, _OUTPUTS, _STATUS, _SHADOW = map(
+    EVENT_COLUMNS.index,
+    ("at", "endpoint", "model_name", "model_version", "inputs", "outputs", "status", "shadow"),
+)
+_model_of = operator.itemgetter(_ENDPOINT, _MODEL, _VERSION)
 
 
 def _grouped(
@@ -221,7 +225,13 @@ def _columns(
     times: list[float],
     cast: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ServedColumns:
-    def concat(per_event: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    def concat(per_event: list[Mapping[str, Any]]) -> tuple[dict[str, np.ndarray], int | None]:
+        """The columns, and each event's rows when every event has as many (else None)."""
+        if cast is not None:  # values from JSON: lists
+            uniform = _uniform_columns(per_event)
+            if uniform is not None:
+                arrays, rows_each = uniform
+                return {name: cast(values) for name, values in arrays.items()}, rows_each
         parts: dict[str, list[Any]] = {}
         for columns in per_event:
             for name, values in columns.items():
@@ -230,21 +240,53 @@ def _columns(
                     parts[name] = [values]
                 else:
                     part.append(values)
-        if cast is None:
-            return {name: concat_values(p) for name, p in parts.items()}
-        return {name: cast(concat_values(p)) for name, p in parts.items()}
+        joined = {name: concat_values(p) for name, p in parts.items()}
+        if cast is not None:
+            joined = {name: cast(values) for name, values in joined.items()}
+        return joined, None
 
-    sizes = [_rows_of(columns) for columns in inputs]
+    in_columns, rows_each = concat(inputs)
+    if rows_each is None:
+        sizes = np.array([_rows_of(columns) for columns in inputs], dtype=np.int64)
+    else:
+        sizes = np.full(len(inputs), rows_each, dtype=np.int64)
     starts = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=starts[1:])
     return ServedColumns(
         *key,
-        inputs=concat(inputs),
-        outputs=concat(outputs),
+        inputs=in_columns,
+        outputs=concat(outputs)[0],
         starts=starts,
         times=np.array(times, dtype=float),
-        rows=int(sum(sizes)),
+        rows=int(sizes.sum()),
     )
+
+
+def _uniform_columns(
+    per_event: list[Mapping[str, Any]],
+) -> tuple[dict[str, np.ndarray], int] | None:
+    """Events' values from JSON as columns, one list per name read in one pass, if every
+    event holds the same names and each name as many rows in every event (requests of
+    one row: the usual case); with its rows per event. None: the general path."""
+    if not per_event:
+        return None
+    first = per_event[0]
+    names = len(first)
+    if not names or any(len(columns) != names for columns in per_event):
+        return None
+    out: dict[str, np.ndarray] = {}
+    rows = -1
+    for name in first:
+        try:
+            column = np.array([columns[name] for columns in per_event])
+        except (KeyError, ValueError):  # a name missing from an event; ragged rows
+            return None
+        if column.ndim < 2:  # not a list of rows per event
+            return None
+        if rows < 0:
+            rows = column.shape[1]
+        out[name] = column.reshape(-1, *column.shape[2:])
+    return out, rows
 
 
 def _from_json(values: np.ndarray) -> np.ndarray:

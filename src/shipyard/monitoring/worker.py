@@ -7,9 +7,10 @@ drift windows and checks them (alerts included), and stores the batch in the
 configured sink. Measured on 2 cores, the same work in the server's own threads cost
 the request loop about as much again in GIL hand-offs as in the work itself.
 
-It takes events only, as the server encodes them, and goes over each once: the
-decoded event becomes its bound SQL row (``EventStore.write_events``) and its values
-join the batch's columns (``served_columns_of_json``), with no row mapping between.
+It takes events only, as the server encodes them, and reads each event's fields once
+(``served_values``): those values are its bound SQL row (``EventStore.write_values``)
+and the batch's columns are read from them (``served_columns_of_values``), with no
+row mapping between.
 Its CPU is not free even at idle priority (the server shares the machine's cores and
 caches with it), so every microsecond per event here counts.
 
@@ -25,6 +26,7 @@ open drift windows and running summaries start again empty.
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -32,15 +34,16 @@ from typing import Any
 
 import orjson
 
-from shipyard.errors import MonitoringError
-from shipyard.monitoring.events import BatchWriter, SinkUnavailable, stored_row
+from shipyard.monitoring.events import BatchWriter, SinkUnavailable
 from shipyard.monitoring.metrics import MonitoringMetrics
 from shipyard.monitoring.watch import DriftWatcher
-from shipyard.monitoring.window import ServedColumns, served_columns_of_json
+from shipyard.monitoring.window import ServedColumns, served_columns_of_values
+from shipyard.store.events import EVENT_COLUMNS, served_values
 
 logger = logging.getLogger("shipyard.monitoring")
 RENDER_EVERY_S = 0.5
 SMALL_BATCH = 64
+_first = operator.itemgetter(0)  # a stored event's id
 
 
 class ObservedWriter:
@@ -81,20 +84,17 @@ class ObservedWriter:
         self._last_batch = len(events)
         if not events:  # the server asking for the metrics only (ProcessWriter.refresh)
             return 0
-        if not all(isinstance(e, Mapping) and "latency_s" in e for e in events):
-            raise MonitoringError(
-                "the monitoring worker takes prediction events, and an item is not one",
-                hint="send PredictionEvent objects encoded by ProcessWriter.encode",
-            )
-        digest = hash(tuple(e.get("request_id") for e in events))
+        # each event's fields once, checked and typed: the store's row and the columns
+        values = [served_values(e) for e in events]
+        digest = hash(tuple(map(_first, values)))
         if digest not in self._observed:
-            self._observe(served_columns_of_json(events))
+            self._observe(served_columns_of_values(values))
             self._observed.append(digest)
         self._ensure_open()
-        write_events = getattr(self.writer, "write_events", None)  # SQL: no row mapping
-        if write_events is not None:
-            return int(write_events(events))
-        return self.writer.write([stored_row(e) for e in events])
+        write_values = getattr(self.writer, "write_values", None)  # SQL: no row mapping
+        if write_values is not None:
+            return int(write_values(values))
+        return self.writer.write([dict(zip(EVENT_COLUMNS, v, strict=True)) for v in values])
 
     def write_json(self, payload: bytes) -> int:
         """A batch as the server encoded it (``ProcessWriter.encode``): decoded once."""
@@ -123,6 +123,11 @@ class ObservedWriter:
         except Exception:  # never lose the answer to a batch over its metrics
             logger.exception("the monitoring worker's metrics could not be rendered")
             return None
+
+    def after_answer(self) -> None:
+        """Once the server has its answer: check the drift windows the batch closed."""
+        if self.watcher is not None:
+            self.watcher.check_pending()
 
     def close(self) -> None:
         try:
@@ -153,5 +158,6 @@ def open_worker(settings_json: str) -> ObservedWriter:
         registry_profiles(project),
         metrics=metrics,
         alerts=AlertDispatcher(spec, EventStore(project.db)),
+        threaded=False,  # checked between batches (after_answer): no GIL hand-offs
     )
     return ObservedWriter(in_process_writer(project.settings, project.db), metrics, watcher)
