@@ -293,7 +293,7 @@ def main(argv: list[str]) -> int:
             _send(out, answer if more is None else [*answer, more])
             try:
                 after_answer()
-            except Exception as exc:  # logged by the writer; the loop goes on
+            except Exception as exc:  # the batch is answered: the loop goes on
                 print(f"after the answer: {type(exc).__name__}: {exc}", file=sys.stderr)
     except (EOFError, OSError):
         pass  # the server went away

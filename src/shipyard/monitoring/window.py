@@ -177,6 +177,14 @@ def served_columns(events: Sequence[_Served]) -> list[ServedColumns]:
     ]
 
 
+# where served_values puts each field
+_AT, _ENDPOINT, _MODEL, _VERSION, _INPUTS, _OUTPUTS, _STATUS, _SHADOW = map(
+    EVENT_COLUMNS.index,
+    ("at", "endpoint", "model_name", "model_version", "inputs", "outputs", "status", "shadow"),
+)
+_model_of = operator.itemgetter(_ENDPOINT, _MODEL, _VERSION)
+
+
 def served_columns_of_values(values: Sequence[Sequence[Any]]) -> list[ServedColumns]:
     """:func:`served_columns` of events made stored values (``store.events.served_values``,
     from events decoded from JSON: values as lists, strings as ``str``, NaN as ``None``):
@@ -192,13 +200,6 @@ def served_columns_of_values(values: Sequence[Sequence[Any]]) -> list[ServedColu
         )
         for k, group in _grouped(served, _model_of).items()
     ]
-
-
-_AT, _ENDPOINT, _MODEL, _VERSION, _INPUTS, _OUTPUTS, _STATUS, _SHADOW = map(
-    EVENT_COLUMNS.index,
-    ("at", "endpoint", "model_name", "model_version", "inputs", "outputs", "status", "shadow"),
-)
-_model_of = operator.itemgetter(_ENDPOINT, _MODEL, _VERSION)
 
 
 def _grouped(
