@@ -272,6 +272,8 @@ class DriftDetector:
         Args:
             window: the current rows (:func:`window_from_events` or :func:`window_from_columns`).
             output_reference: raw output values to compare outputs with (a baseline window).
+                Sorted and binned once per mapping passed: give a new mapping for a new
+                baseline rather than changing one in place.
             reference_rows: reference input rows (column -> values) for the domain classifier.
         """
         notes: list[str] = []
