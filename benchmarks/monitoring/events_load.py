@@ -10,13 +10,25 @@ Prometheus counter); the server's CPU per request and the monitoring worker's CP
 event are read from the processes themselves.
 
     .venv/bin/python benchmarks/monitoring/events_load.py [--seconds 60] [--connections 32]
-        [--rounds 3] [--sink sqlite|parquet|redis|nats] [--stage full|ack|queue]
-        [--pin SERVER:CLIENT[:WORKER]] [--json]
+        [--rounds 3] [--rate REQ_PER_S] [--sink sqlite|parquet|redis|nats]
+        [--stage full|ack|queue|off] [--pin SERVER:CLIENT[:WORKER]] [--json]
+
+Without ``--rate`` the clients are a closed loop at saturation: each sends its next
+request the moment it has an answer, so the server runs flat out and p99 follows its
+capacity (Little's law: latency = clients / throughput), and the ratio measures what
+share of the machine the events take. ``--rate R`` measures the latency a client feels
+at a set load below that: each connection waits an exponential delay (mean
+``connections / R`` s) after each answer, so the clients offer about ``R`` requests a
+second between them (less their own waits for answers, a few per cent), as independent
+users would. Below saturation a pair's runs answer the same req/s; each round's req/s
+ratio, on/off, shows whether events cost throughput.
 
 ``--stage`` takes the events only part of the way, to show where their cost lies:
 ``queue`` stops at the server's queue (each event encoded at emit, then discarded by
 the writer thread); ``ack`` sends the batches to a worker process that acknowledges
-them unread; ``full`` (the default) is the monitoring worker as it ships.
+them unread; ``full`` (the default) is the monitoring worker as it ships. ``off``
+attaches nothing on either side of a pair: an A/A run, whose ratios are the spread
+that the machine alone puts between two runs of one build.
 
 ``--pin`` places the processes on CPUs (Linux): the server on ``SERVER``, ``wrk`` on
 ``CLIENT``, and the monitoring worker on ``WORKER`` (by default with the server, as a
@@ -79,6 +91,21 @@ end
     body=_BODY,
     values=", ".join(f"{lo} + {hi - lo} * math.random()" for lo, hi in RANGES.values()),
 )
+
+
+def wrk_script(rate: float | None, connections: int) -> str:
+    """The Lua script: saturating, or each connection pacing itself to ``rate`` in all."""
+    if rate is None:
+        return WRK_SCRIPT
+    mean_ms = connections / rate * 1000.0
+    # wrk waits whole milliseconds: the fraction is rounded at random, so the mean holds
+    pace = (
+        f"function delay()\n  local d = -math.log(1 - math.random()) * {mean_ms:.6f}\n"
+        "  local whole = math.floor(d)\n"
+        "  if math.random() < d - whole then whole = whole + 1 end\n"
+        "  return whole\nend\n"
+    )
+    return WRK_SCRIPT + pace
 
 
 # ---------------------------------------------------------------------- the server
@@ -297,6 +324,17 @@ def stored_count(project: str, sink: str) -> int:
     return len(source.recent("housing", shadow=None))
 
 
+def positive_rate(text: str) -> float:
+    """``--rate``: requests a second in all, above 0."""
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a rate is requests a second: {text!r}") from None
+    if not rate > 0:
+        raise argparse.ArgumentTypeError(f"the rate must be above 0, not {text}")
+    return rate
+
+
 def cpu_placement(text: str) -> tuple[set[int] | None, ...]:
     """``--pin``: "0:1" or "0:1:1" (comma-separated CPUs each) -> server, client, worker."""
     parts = text.split(":")
@@ -317,8 +355,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--rate", type=positive_rate, default=None, metavar="REQ_PER_S",
+        help="offer this many requests a second in all (default: saturate)",
+    )  # fmt: skip
     parser.add_argument("--sink", default="sqlite", choices=["sqlite", "parquet", "redis", "nats"])
-    parser.add_argument("--stage", default="full", choices=["full", "ack", "queue"])
+    parser.add_argument("--stage", default="full", choices=["full", "ack", "queue", "off"])
     parser.add_argument(
         "--pin",
         type=cpu_placement,
@@ -329,7 +371,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT)
+        f.write(wrk_script(args.rate, args.connections))
         script = f.name
     runs = []
     try:
@@ -350,6 +392,7 @@ def main() -> None:
         "connections": args.connections,
         "sink": args.sink,
         "stage": args.stage,
+        "rate": args.rate,
         "pin": [sorted(cpus) if cpus else None for cpus in args.pin],  # server, client, worker
         "runs": runs,
         "p99_off_ms": statistics.median(r["p99_ms"] for r in off),
@@ -364,6 +407,7 @@ def main() -> None:
         if args.stage == "full"
         else None,
         "p99_pair_ratios": [b["p99_ms"] / a["p99_ms"] for a, b in pairs],
+        "rps_pair_ratios": [b["rps"] / a["rps"] for a, b in pairs],
         "cpu_us_pair_deltas": [b["cpu_us_per_request"] - a["cpu_us_per_request"] for a, b in pairs],
     }
     summary["p99_ratio"] = summary["p99_on_ms"] / summary["p99_off_ms"]
@@ -375,11 +419,15 @@ def main() -> None:
         "| served | stored |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+
+    def label(run: dict[str, Any]) -> str:  # a pair's second run: events, or part of them
+        return "off" if not run["events"] else "on" if args.stage == "full" else args.stage
+
     for r in runs:
         stored = r.get("stored", "-")
-        worker = f"{r['worker_us_per_event']:.1f}" if r["events"] else "-"
+        worker = f"{r['worker_us_per_event']:.1f}" if label(r) != "off" else "-"
         print(
-            f"| {'on' if r['events'] else 'off'} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+            f"| {label(r)} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['cpu_us_per_request']:.0f} | {worker} | {r['served']:,} | "
             f"{stored if stored == '-' else f'{stored:,}'} |"
         )
@@ -391,6 +439,9 @@ def main() -> None:
     ratios = ", ".join(f"{x:.2f}" for x in summary["p99_pair_ratios"])
     deltas = ", ".join(f"{x:+.0f}" for x in summary["cpu_us_pair_deltas"])
     print(f"each round, on/off: p99 {ratios}; server CPU µs/request {deltas}")
+    rps = ", ".join(f"{x:.3f}" for x in summary["rps_pair_ratios"])
+    load = f"offered about {args.rate:g} req/s" if args.rate else "saturating"
+    print(f"each round, on/off: req/s {rps} ({load})")
 
 
 if __name__ == "__main__":
