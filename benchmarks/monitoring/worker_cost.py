@@ -6,8 +6,9 @@ reference profile, encodes batches of events as the server does (``ProcessWriter
 encode``, values drawn from the reference distribution), then hands them to it one
 batch at a time, as ``offload.main`` does: the collector off for the batch, then the
 work that follows an answer (the drift checks). The first ``--warmup`` batches are not
-counted. Prints the CPU time per event of the whole process (all its threads) and, for
-the drift checks alone, the time per window.
+counted. Prints the CPU time per event of the whole process (all its threads), for
+the drift checks alone the time per window, and the server's side: the least CPU per
+event that encoding a batch took (``ProcessWriter.encode``, on the request's thread).
 
     .venv/bin/python benchmarks/monitoring/worker_cost.py [--batches 30] [--warmup 10]
         [--events 1000] [--repeat 3] [--json]
@@ -36,29 +37,34 @@ sys.path.insert(0, str(Path(__file__).parent))
 from events_load import RANGES, register_model
 
 
-def encoded_batches(batches: int, events: int, seed: int = 1) -> list[bytes]:
-    """Batches as the server's ProcessWriter sends them: a JSON array of encoded events."""
+def encoded_batches(batches: int, events: int, seed: int = 1) -> tuple[list[bytes], float]:
+    """Batches as the server's ProcessWriter sends them (a JSON array of encoded events),
+    and the least CPU per event that encoding them took, in microseconds, over the
+    batches: what each event costs the server's request thread at emit."""
     from shipyard.monitoring.offload import ProcessWriter
     from shipyard.serving.events import PredictionEvent
 
     rng = np.random.default_rng(seed)
     start = time.time()
     out = []
+    encode_us = float("inf")
     for b in range(batches):
-        parts = []
+        made = []
         for i in range(events):
             k = b * events + i
             inputs = {
                 n: rng.uniform(lo, hi, 1).astype(np.float32) for n, (lo, hi) in RANGES.items()
             }
             price = 20.0 * inputs["rooms"] + 1.5 * inputs["area"] - 0.3 * inputs["age"]
-            event = PredictionEvent(
+            made.append(PredictionEvent(
                 f"{int(start * 1e6) + k:x}-{k:08x}", start + k * 1e-4, "housing", "housing", 1,
                 "primary", inputs, {"predict": price}, 0.0012,
-            )  # fmt: skip
-            parts.append(ProcessWriter.encode(event))
+            ))  # fmt: skip
+        started = time.thread_time()
+        parts = [ProcessWriter.encode(event) for event in made]
+        encode_us = min(encode_us, (time.thread_time() - started) / events * 1e6)
         out.append(b"[" + b",".join(parts) + b"]")
-    return out
+    return out, encode_us
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,7 +78,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         register_model(root)
         worker = open_worker(Project.open(root).settings.model_dump_json())
         worker.open()
-        payloads = encoded_batches(args.warmup + args.batches, args.events)
+        payloads, encode_us = encoded_batches(args.warmup + args.batches, args.events)
         gc.freeze()
         checked: list[float] = []
         watcher = worker.watcher
@@ -102,6 +108,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     counted = args.batches * args.events
     return {
         "worker_us_per_event": cpu / counted * 1e6,
+        "server_encode_us_per_event": encode_us,
         "check_ms_per_window": float(np.median(checked)) * 1e3 if checked else None,
         "windows": len(checked),
         "events": counted,
@@ -122,11 +129,14 @@ def main() -> None:
         return
     for run in runs:
         window = run["check_ms_per_window"]
-        print(
-            f"{run['events']:,} events: {run['worker_us_per_event']:.2f} us of CPU per event; "
-            f"drift check {window:.2f} ms per window ({run['windows']} windows)"
+        checks = (
+            f"; drift check {window:.2f} ms per window ({run['windows']} windows)"
             if window is not None
-            else f"{run['events']:,} events: {run['worker_us_per_event']:.2f} us per event"
+            else ""
+        )
+        print(
+            f"{run['events']:,} events: {run['worker_us_per_event']:.2f} us of CPU per event"
+            f"{checks}; the server's encode {run['server_encode_us_per_event']:.2f} us"
         )
 
 

@@ -62,6 +62,18 @@ def make_event(
     )
 
 
+def wire(events: Sequence[Any]) -> bytes:
+    """A batch as the server sends it to the monitoring worker: each event encoded at emit
+    (``ProcessWriter.encode``), end to end in one JSON array (``EncodedBatch``)."""
+    from shipyard.monitoring.encoded import EncodedBatch
+    from shipyard.monitoring.offload import ProcessWriter
+
+    batch = EncodedBatch()
+    for event in events:
+        batch.add(ProcessWriter.encode(event))
+    return batch.json()
+
+
 def reference_frame(n: int = 5000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(

@@ -75,7 +75,7 @@ def test_appends_from_many_threads_all_arrive_once() -> None:
 
     def produce(offset: int) -> None:
         for item in items:
-            queue.append(item[:-1] + b',"thread":%d}' % offset)
+            queue.append(item[:-1] + b",%d]" % offset)  # the thread after the fields
 
     threads = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
     for thread in threads:
@@ -86,8 +86,8 @@ def test_appends_from_many_threads_all_arrive_once() -> None:
         thread.join()
     assert len(taken) == 200
     for t in range(4):  # each thread's events in the order it sent them
-        ids = [e["request_id"] for e in taken if e["thread"] == t]
-        assert ids == [orjson.loads(i)["request_id"] for i in items]
+        ids = [e[0] for e in taken if e[-1] == t]
+        assert ids == [orjson.loads(i)[0] for i in items]
 
 
 _PROBE = '''

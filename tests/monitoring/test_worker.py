@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from monitoring_helpers import MemoryWriter, make_event
+from monitoring_helpers import MemoryWriter, make_event, wire
 
 from shipyard.config import MonitoringSpec
 from shipyard.errors import MonitoringError
@@ -21,7 +21,7 @@ from shipyard.monitoring.offload import ProcessWriter, _encode_sliced
 from shipyard.monitoring.watch import DriftWatcher
 from shipyard.monitoring.window import served_columns, served_columns_of_values
 from shipyard.monitoring.worker import ObservedWriter
-from shipyard.store.events import served_values
+from shipyard.store.events import SERVED_FIELDS, served_values
 
 
 def _multi_row_event(i: int, rows: int) -> object:
@@ -36,7 +36,7 @@ def test_columns_from_events_as_json_equal_the_columns_from_the_event_objects() 
     events = [make_event(i) for i in range(20)] + [_multi_row_event(20, 3)]
     events[0].inputs["area"] = np.array([np.nan], dtype=np.float32)
     events.append(make_event(30, shadow=True, variant="v2"))  # not what the endpoint served
-    decoded = orjson.loads(_encode_sliced(events))
+    decoded = orjson.loads(wire(events))
     [from_rows] = served_columns_of_values([served_values(e) for e in decoded])
     [from_events] = served_columns(events)
     assert from_rows.rows == from_events.rows == 23
@@ -59,7 +59,7 @@ def test_events_of_as_many_rows_each_give_the_same_columns_read_a_name_at_a_time
     for i, event in enumerate(events):  # a 2-D output: probabilities, a row of two each
         event.outputs["proba"] = np.tile([0.25 * (i % 4), 1 - 0.25 * (i % 4)], (rows, 1))
     events[5] = dataclasses.replace(events[5], model_version=2)  # another group, same batch
-    decoded = orjson.loads(_encode_sliced(events))
+    decoded = orjson.loads(wire(events))
     from_rows = served_columns_of_values([served_values(e) for e in decoded])
     from_events = served_columns(events)
     assert [c.model_version for c in from_rows] == [c.model_version for c in from_events] == [1, 2]
@@ -117,7 +117,7 @@ def test_a_batch_sent_again_after_a_failed_write_is_observed_once() -> None:
     memory = MemoryWriter(down=True)
     metrics = MonitoringMetrics(process=False)
     worker = ObservedWriter(memory, metrics, None)
-    payload = _encode_sliced([make_event(i) for i in range(40)])
+    payload = wire([make_event(i) for i in range(40)])
     with pytest.raises(SinkUnavailable):
         worker.write_json(payload)
     memory.down = False
@@ -131,8 +131,10 @@ def test_a_batch_sent_again_after_a_failed_write_is_observed_once() -> None:
     assert "shipyard_process_cpu_utilization_ratio" not in text  # the server reports its own
 
 
-def test_events_sent_as_they_are_become_the_rows_event_row_makes() -> None:
-    # the server's sink hands the worker events, encoded field by field by orjson
+@pytest.mark.parametrize("encode", [wire, _encode_sliced], ids=["in-order", "by-name"])
+def test_events_sent_as_they_are_become_the_rows_event_row_makes(encode: Any) -> None:
+    # the server's sink hands the worker events, each its fields in order (encoded at
+    # emit); events given as mappings of their fields by name are read the same
     from shipyard.serving import PredictionEvent
 
     served = PredictionEvent("r1", 1000.5, "housing", "housing", 1, "default",
@@ -141,7 +143,9 @@ def test_events_sent_as_they_are_become_the_rows_event_row_makes() -> None:
     events = [served, make_event(2, shadow=True, variant="v2", request_id="r2")]
     memory = MemoryWriter()
     worker = ObservedWriter(memory, MonitoringMetrics(process=False), None)
-    assert worker.write_json(_encode_sliced(events)) == 2
+    payload = encode(events)
+    assert isinstance(orjson.loads(payload)[0], list if encode is wire else dict)
+    assert worker.write_json(payload) == 2
     expected = orjson.loads(_encode_sliced([event_row(e) for e in events]))
     assert memory.rows == expected
     assert [r["request_id"] for r in memory.rows] == ["r1", "r2~v2"]
@@ -154,8 +158,8 @@ def test_the_worker_refuses_a_batch_that_holds_anything_but_events() -> None:
     rows = [event_row(make_event(i)) for i in range(3)]  # stored rows, not events
     with pytest.raises(MonitoringError, match="not a prediction event: KeyError: 'time'"):
         worker.write_json(_encode_sliced(rows))
-    broken = orjson.loads(_encode_sliced([make_event(1)]))
-    broken[0]["model_version"] = "one"
+    broken = orjson.loads(wire([make_event(1)]))
+    broken[0][SERVED_FIELDS.index("model_version")] = "one"
     # answered as a refusal; the sink then isolates the event
     with pytest.raises(MonitoringError, match="not a prediction event: ValueError"):
         worker.write(broken)
@@ -171,8 +175,8 @@ def test_the_worker_stores_in_sqlite_the_rows_the_server_would_store(tmp_path: P
     events[0].inputs["area"] = np.array([np.nan], dtype=np.float32)
     by_worker, by_server = (Database(f"sqlite:///{tmp_path / n}.db") for n in ("w", "s"))
     worker = ObservedWriter(SqlWriter(by_worker), MonitoringMetrics(process=False), None)
-    assert worker.write_json(_encode_sliced(events)) == 6
-    assert worker.write_json(_encode_sliced(events)) == 0  # sent again: stored once
+    assert worker.write_json(wire(events)) == 6
+    assert worker.write_json(wire(events)) == 0  # sent again: stored once
     EventStore(by_server).write([event_row(e) for e in events])
     stored = [EventStore(db).recent("housing", shadow=None) for db in (by_worker, by_server)]
     assert stored[0] == stored[1] and len(stored[0]) == 6
@@ -183,7 +187,7 @@ def test_a_backend_down_at_start_leaves_the_worker_up_and_observing() -> None:
     metrics = MonitoringMetrics(process=False)
     worker = ObservedWriter(memory, metrics, None)
     worker.open()  # the broker is down: the worker starts anyway
-    payload = _encode_sliced([make_event(i) for i in range(10)])
+    payload = wire([make_event(i) for i in range(10)])
     with pytest.raises(SinkUnavailable):
         worker.write_json(payload)
     assert "shipyard_feature_value_count" in (worker.extra() or "")  # observed meanwhile
@@ -198,7 +202,7 @@ def test_under_load_the_worker_sends_its_metrics_at_most_so_often_and_again_when
     )
 
     def batch(start: int) -> bytes:
-        return _encode_sliced([make_event(i) for i in range(start, start + 100)])
+        return wire([make_event(i) for i in range(start, start + 100)])
 
     assert worker.write_json(batch(0)) == 100
     assert f"{count} 100.0" in (worker.extra() or "")  # the first answer carries them
@@ -232,8 +236,11 @@ def test_events_are_encoded_at_emit_for_a_writer_that_takes_them_encoded() -> No
         sink.emit(event)
     sink.emit(object())  # not an event: counted, never queued, flush does not wait for it
     assert sink.flush(10)
-    assert [row["request_id"] for row in writer.rows] == [e.request_id for e in events]
-    assert writer.rows[0] == orjson.loads(ProcessWriter.encode(events[0]))
+    # each event as its fields in order; those its type lacks (status, key) as null
+    first = dict(zip(SERVED_FIELDS, writer.rows[0], strict=True))
+    assert [row[0] for row in writer.rows] == [e.request_id for e in events]
+    assert first["latency_s"] == events[0].latency_s and first["status"] is None
+    assert first["inputs"]["region"] == events[0].inputs["region"].tolist()
     time.sleep(0.3)  # idle: the sink lets the writer catch up (the worker's metrics)
     stats = sink.close(5)
     assert (stats.emitted, stats.written, stats.rejected, stats.dropped) == (6, 5, 1, 0)

@@ -228,7 +228,7 @@ class EventSink:
         """Start the writer thread (once); returns the sink."""
         if self._thread is None:
             # A writer that takes events encoded (the monitoring worker's) gets each one
-            # encoded here, on the request's thread, at ~1.5 us, onto the end of its batch
+            # encoded here, on the request's thread (2-3 us), onto the end of its batch
             # (EncodedQueue): the writer thread then only sends buffers, and never holds
             # the GIL long enough to delay the event loop. Observers in this process need
             # the objects, so then it encodes them itself, as it does events queued

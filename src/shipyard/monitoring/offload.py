@@ -19,19 +19,20 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import operator
 import os
 import select
 import struct
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, Literal
 
 import orjson
 
 from shipyard.monitoring.encoded import EncodedBatch
-from shipyard.monitoring.events import SinkUnavailable, event_fields, yield_gil
-from shipyard.store.events import json_default
+from shipyard.monitoring.events import ServedPrediction, SinkUnavailable, yield_gil
+from shipyard.store.events import SERVED_FIELDS, json_default
 
 try:
     import fcntl
@@ -54,8 +55,8 @@ class ProcessWriter:
         priority: the child's CPU priority, set before it imports anything, so its
             start-up too yields to the server's (see :func:`lower_priority`).
         takes_events: the sink hands over events, not rows: each encoded by
-            :meth:`encode` as it is emitted (``EventSink``), or as they are; orjson
-            encodes them field by field, in C, and the child makes the rows
+            :meth:`encode` as it is emitted (``EventSink``), or as they are; each is
+            sent as its fields in order, and the child makes the rows
             (``store.events.served_values``). For a child whose writer expects that.
 
     Example:
@@ -107,7 +108,10 @@ class ProcessWriter:
             self.open()
         assert self._process is not None and self._process.stdin is not None
         # events encoded at emit come as one buffer; objects are encoded here
-        payload = rows.json() if isinstance(rows, EncodedBatch) else _encode_sliced(rows)
+        if isinstance(rows, EncodedBatch):
+            payload = rows.json()
+        else:
+            payload = _encode_sliced(rows, _served_fields if self.takes_events else None)
         try:
             self._process.stdin.write(_HEADER.pack(len(payload)) + payload)
             self._process.stdin.flush()
@@ -132,14 +136,13 @@ class ProcessWriter:
 
     @staticmethod
     def encode(event: Any) -> bytes:
-        """One event as the JSON the child reads (``takes_events``).
+        """One event as the JSON the child reads (``takes_events``): an array of its
+        fields in ``store.events.SERVED_FIELDS`` order.
 
         Raises:
             TypeError: ``event`` is not a prediction event.
         """
-        if not _is_event(event):
-            raise TypeError(f"{type(event).__name__} is not a prediction event")
-        return orjson.dumps(event, default=_default, option=_OPTIONS)
+        return orjson.dumps(_served_fields(event), default=json_default, option=_OPTIONS)
 
     def close(self) -> None:
         if self._process is not None and self._process.stdin is not None:
@@ -175,7 +178,7 @@ class ProcessWriter:
 
 
 def _widen_pipe(stream: IO[bytes] | None, size: int = 1 << 20) -> None:
-    """Let a batch (~0.3 KB an event) fit the pipe whole: one write, one GIL hand-off,
+    """Let a batch (~0.2 KB an event) fit the pipe whole: one write, one GIL hand-off,
     instead of one per 64 KB that the child drains (Linux; elsewhere nothing changes)."""
     setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
     if stream is None or setpipe is None:
@@ -184,8 +187,11 @@ def _widen_pipe(stream: IO[bytes] | None, size: int = 1 << 20) -> None:
         fcntl.fcntl(stream.fileno(), setpipe, size)
 
 
-def _encode_sliced(rows: Sequence[Any], size: int = 128) -> bytes:
-    """One JSON array of ``rows`` (or events), encoded ``size`` at a time.
+def _encode_sliced(
+    rows: Sequence[Any], form: Callable[[Any], Any] | None = None, size: int = 128
+) -> bytes:
+    """One JSON array of ``rows`` (or events), each made ``form(row)`` first if given,
+    encoded ``size`` at a time.
 
     orjson holds the GIL for a whole call: a 1,000-event batch in one call stalls the
     server's event loop for milliseconds; slices, with the GIL handed over between
@@ -193,22 +199,38 @@ def _encode_sliced(rows: Sequence[Any], size: int = 128) -> bytes:
     """
     parts = []
     for start in range(0, len(rows), size):
-        part = orjson.dumps(list(rows[start : start + size]), default=_default, option=_OPTIONS)
+        piece = rows[start : start + size]
+        items = [form(r) for r in piece] if form is not None else list(piece)
+        part = orjson.dumps(items, default=json_default, option=_OPTIONS)
         parts.append(part[1:-1])
         yield_gil()
     return b"[" + b",".join(p for p in parts if p) + b"]"
 
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_FIELDS = operator.attrgetter(*SERVED_FIELDS)  # in C: a PredictionEvent's fields, in order
+_OPTIONAL = frozenset(SERVED_FIELDS) - frozenset(ServedPrediction.__annotations__)
 
 
-def _default(value: Any) -> Any:
-    # dataclasses (PredictionEvent) orjson encodes itself; another event object by its fields
-    return event_fields(value) if _is_event(value) else json_default(value)
+def _served_fields(event: Any) -> Any:
+    """An event object's fields in ``SERVED_FIELDS`` order; a mapping (an event's fields
+    by name, which the child reads too) as it is.
 
-
-def _is_event(value: Any) -> bool:
-    return hasattr(value, "request_id") and hasattr(value, "latency_s")
+    Raises:
+        TypeError: ``event`` is neither.
+    """
+    try:
+        return _FIELDS(event)
+    except AttributeError:
+        if isinstance(event, Mapping):
+            return event
+        missing = [n for n in SERVED_FIELDS if n not in _OPTIONAL and not hasattr(event, n)]
+        if missing:
+            raise TypeError(
+                f"{type(event).__name__} is not a prediction event (no {', '.join(missing)})"
+            ) from None
+        # an event type without the optional fields (status, key): None, as stored
+        return tuple(getattr(event, name, None) for name in SERVED_FIELDS)
 
 
 def lower_priority(priority: str) -> None:

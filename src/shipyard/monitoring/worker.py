@@ -7,10 +7,10 @@ drift windows and checks them (alerts included), and stores the batch in the
 configured sink. Measured on 2 cores, the same work in the server's own threads cost
 the request loop about as much again in GIL hand-offs as in the work itself.
 
-It takes events only, as the server encodes them, and reads each event's fields once
-(``served_values``): those values are its bound SQL row (``EventStore.write_values``)
-and the batch's columns are read from them (``served_columns_of_values``), with no
-row mapping between.
+It takes events only, as the server encodes them (each an array of its fields in
+``SERVED_FIELDS`` order), and reads each event's fields once (``served_values``):
+those values are its bound SQL row (``EventStore.write_values``) and the batch's
+columns are read from them (``served_columns_of_values``), with no row mapping between.
 Its CPU is not free even at idle priority (the server shares the machine's cores and
 caches with it), so every microsecond per event here counts.
 
@@ -75,8 +75,9 @@ class ObservedWriter:
         except SinkUnavailable as exc:
             logger.warning("%s", exc)
 
-    def write(self, events: Sequence[Mapping[str, Any]]) -> int:
-        """Events as mappings of their fields (``PredictionEvent``'s), observed then stored.
+    def write(self, events: Sequence[list[Any] | Mapping[str, Any]]) -> int:
+        """Events as their fields in ``SERVED_FIELDS`` order (the server's wire form), or as
+        mappings of them (``PredictionEvent``'s, by name), observed then stored.
 
         Raises:
             MonitoringError: an item is not a prediction event (the batch is refused).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,14 @@ MAX_OUTCOME_KIND = 50
 EVENT_COLUMNS = (
     "request_id", "at", "endpoint", "model_name", "model_version", "variant", "key",
     "inputs", "outputs", "latency_ms", "status", "shadow",
+)  # fmt: skip
+# An event's fields in the order of the columns they are stored in: the form the server
+# sends its events to the monitoring worker in (``served_values`` reads it). A tuple
+# encodes in half the time of the event object (orjson reads a slotted dataclass's
+# fields one by one) and decodes to a third less JSON.
+SERVED_FIELDS = (
+    "request_id", "time", "endpoint", "model_name", "model_version", "variant", "key",
+    "inputs", "outputs", "latency_s", "status", "shadow",
 )  # fmt: skip
 
 
@@ -473,6 +482,7 @@ _SQLITE_INSERT_ROWS = (
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _KEY, _INPUTS, _OUTPUTS, _SHADOW = map(EVENT_COLUMNS.index, ("key", "inputs", "outputs", "shadow"))
 _SQLITE_BOOL = {False: 0, True: 1}
+_NAMED = operator.itemgetter(*SERVED_FIELDS[:6])  # the fields an event mapping must have
 
 
 def _sqlite_bound(rows: list[list[Any]]) -> list[list[Any]]:
@@ -541,30 +551,38 @@ def _bounded(
     return query
 
 
-def served_values(event: Mapping[str, Any]) -> list[Any]:
-    """An event as the server sends it (a mapping of ``PredictionEvent``'s fields: ``time``,
-    ``latency_s``), as stored values in :data:`EVENT_COLUMNS` order: its id mapped by
-    :func:`event_id`, latency in ms; inputs and outputs as given.
+def served_values(event: Mapping[str, Any] | list[Any]) -> list[Any]:
+    """An event as the server sends it, as stored values in :data:`EVENT_COLUMNS` order:
+    its id mapped by :func:`event_id`, latency in ms; inputs and outputs as given.
+
+    The event is a mapping of ``PredictionEvent``'s fields (``time``, ``latency_s``), or
+    a list of them in :data:`SERVED_FIELDS` order: the monitoring worker's wire form
+    (``ProcessWriter.encode``), read without a lookup by name.
 
     Raises:
         MonitoringError: a field is missing or of the wrong type.
     """
     try:
-        shadow = bool(event.get("shadow"))
-        variant = str(event["variant"])
-        key = event.get("key")
+        if isinstance(event, list):
+            rid, at, endpoint, model, ver, variant, key, ins, outs, lat, status, shadow = event
+        else:
+            rid, at, endpoint, model, ver, variant = _NAMED(event)
+            ins, outs, lat = event["inputs"], event["outputs"], event["latency_s"]
+            key, status, shadow = event.get("key"), event.get("status"), event.get("shadow")
+        shadow = bool(shadow)
+        variant = str(variant)
         return [
-            event_id(str(event["request_id"]), variant if shadow else None),
-            float(event["time"]),
-            str(event["endpoint"])[:200],
-            str(event["model_name"])[:200],
-            int(event["model_version"]),
+            event_id(str(rid), variant if shadow else None),
+            float(at),
+            str(endpoint)[:200],
+            str(model)[:200],
+            int(ver),
             variant[:100],
             None if key is None else str(key)[:200],
-            event["inputs"] or {},
-            event["outputs"] or {},
-            float(event["latency_s"]) * 1000.0,
-            int(event.get("status") or 200),
+            ins or {},
+            outs or {},
+            float(lat) * 1000.0,
+            int(status or 200),
             shadow,
         ]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
