@@ -11,7 +11,8 @@ event are read from the processes themselves.
 
     .venv/bin/python benchmarks/monitoring/events_load.py [--seconds 60] [--connections 32]
         [--rounds 3] [--rate REQ_PER_S] [--sink sqlite|parquet|redis|nats]
-        [--stage full|ack|queue|off] [--pin SERVER:CLIENT[:WORKER]] [--json]
+        [--stage full|ack|queue|off] [--pin SERVER:CLIENT[:WORKER]] [--slice SECONDS]
+        [--json]
 
 Without ``--rate`` the clients are a closed loop at saturation: each sends its next
 request the moment it has an answer, so the server runs flat out and p99 follows its
@@ -34,6 +35,15 @@ that the machine alone puts between two runs of one build.
 ``CLIENT``, and the monitoring worker on ``WORKER`` (by default with the server, as a
 child inherits), each a comma-separated list. Unpinned, the scheduler moves all three
 between the cores, and p99 varies more from run to run.
+
+``--slice S`` runs each round's two servers at once and moves the clients between them
+every ``S`` seconds (off, on, on, off, ...), ``--seconds`` for each side in all; each
+side's p50 and p99 are those of its slices' latencies pooled. A run of each side after
+the other puts minutes between them, over which this machine's speed drifts by more
+than the events cost; slices put both sides under the same drift. After each slice with
+events the clients wait until the worker has written every event, so that its work is
+not done in the other side's slice (``max_backlog``: the most it had left at a slice's
+end).
 
 Needs ``wrk`` (``apt-get install -y wrk``). Prints a table, or JSON with ``--json``.
 """
@@ -93,10 +103,23 @@ end
 )
 
 
-def wrk_script(rate: float | None, connections: int) -> str:
-    """The Lua script: saturating, or each connection pacing itself to ``rate`` in all."""
+# ``--slice``: each slice's latency quantiles, every 0.05 percent, so that the slices of
+# a side can be pooled (wrk's Lua sees its histogram only through percentile())
+QUANTILES = """
+function done(summary, latency, requests)
+  local q = {}
+  for i = 0, 2000 do q[#q + 1] = string.format("%d", latency:percentile(i / 20)) end
+  io.write("quantiles_us " .. summary.requests .. " " .. table.concat(q, " ") .. "\\n")
+end
+"""
+
+
+def wrk_script(rate: float | None, connections: int, quantiles: bool = False) -> str:
+    """The Lua script: saturating, or each connection pacing itself to ``rate`` in all;
+    with ``quantiles``, printing its latency quantiles at the end (``--slice``)."""
+    script = WRK_SCRIPT + (QUANTILES if quantiles else "")
     if rate is None:
-        return WRK_SCRIPT
+        return script
     mean_ms = connections / rate * 1000.0
     # wrk waits whole milliseconds: the fraction is rounded at random, so the mean holds
     pace = (
@@ -105,7 +128,7 @@ def wrk_script(rate: float | None, connections: int) -> str:
         "  if math.random() < d - whole then whole = whole + 1 end\n"
         "  return whole\nend\n"
     )
-    return WRK_SCRIPT + pace
+    return script + pace
 
 
 # ---------------------------------------------------------------------- the server
@@ -218,7 +241,7 @@ def wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
 
 def run_wrk(
     url: str, connections: int, seconds: float, script: str, cpus: set[int] | None = None
-) -> dict[str, float]:
+) -> dict[str, Any]:
     pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
     out = subprocess.run(
         [*pin, "wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", script, url],
@@ -231,66 +254,125 @@ def run_wrk(
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {
+    result: dict[str, Any] = {
         "rps": rps,
         "p50_ms": pct("50"),
         "p99_ms": pct("99"),
         "non_2xx": float(errors.group(1)) if errors else 0.0,
     }
+    quantiles = re.search(r"^quantiles_us (\d+) ([\d ]+)$", out, re.MULTILINE)
+    if quantiles:  # the script's done() (``--slice``)
+        result["requests"] = float(quantiles.group(1))
+        result["quantiles_us"] = [float(v) for v in quantiles.group(2).split()]
+    return result
+
+
+def scrape(base: str) -> dict[str, float]:
+    """What the run reads off the server's ``/metrics``: requests answered 200, its CPU
+    seconds, and its events emitted and no longer waiting (written, duplicate, dropped)."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    got = {"served": 0.0, "cpu": 0.0, "emitted": 0.0, "settled": 0.0}
+    for line in text.splitlines():
+        if line.startswith("shipyard_inference_requests_total{") and 'code="200"' in line:
+            got["served"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("shipyard_process_cpu_seconds_total "):
+            got["cpu"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("shipyard_events_total{"):
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            if result == "emitted":
+                got["emitted"] = float(line.rsplit(" ", 1)[1])
+            elif result in ("written", "duplicates", "dropped", "rejected"):
+                got["settled"] += float(line.rsplit(" ", 1)[1])
+    return got
 
 
 def served_count(base: str) -> tuple[int, float]:
     """Requests answered 200 and CPU seconds used, once the last requests have finished."""
     last = (-1, 0.0)
     for _ in range(50):  # wrk stops with requests in flight: wait for the counter to settle
-        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
-            text = response.read().decode()
-        total, cpu = 0.0, 0.0
-        for line in text.splitlines():
-            if line.startswith("shipyard_inference_requests_total{") and 'code="200"' in line:
-                total += float(line.rsplit(" ", 1)[1])
-            elif line.startswith("shipyard_process_cpu_seconds_total "):
-                cpu = float(line.rsplit(" ", 1)[1])
-        if int(total) == last[0]:
+        got = scrape(base)
+        if int(got["served"]) == last[0]:
             return last
-        last = (int(total), cpu)
+        last = (int(got["served"]), got["cpu"])
         time.sleep(0.2)
     return last
 
 
+class Server:
+    """One server process of a run: events on (``args.stage``) or off, housing:1 in a
+    project of its own, started and up; ``stop`` ends it with SIGTERM (it drains and
+    flushes its sink) and reports what it served and stored."""
+
+    def __init__(self, events: bool, args: argparse.Namespace) -> None:
+        self.events = events
+        self.args = args
+        self.project = tempfile.mkdtemp(prefix="shipyard-events-load-")
+        stream = f"bench-{os.getpid()}-{time.time_ns()}"  # a broker stream of this run only
+        Path(self.project, "shipyard.yaml").write_text(
+            f"monitoring:\n  sink: {args.sink}\n  stream: {stream}\n", encoding="utf-8"
+        )
+        register_model(self.project)
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/v2/models/housing/infer"
+        stage = args.stage if events else "off"
+        path = os.pathsep.join(
+            p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
+        )
+        server_cpus, self.client_cpus, worker_cpus = args.pin
+        # one hash seed for every server: two processes of one build lay out their
+        # dicts and sets alike, one source less of difference between the sides
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", self.project, str(port), stage],
+            cwd=self.project, env={**os.environ, "PYTHONPATH": path, "PYTHONHASHSEED": "0"},
+            preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None,
+        )  # fmt: skip
+        try:
+            wait_up(self.base, self.proc)
+            if worker_cpus:  # the worker started with the server, on the server's CPUs
+                for child in psutil.Process(self.proc.pid).children(recursive=True):
+                    child.cpu_affinity(sorted(worker_cpus))
+        except BaseException:
+            self.stop()
+            raise
+
+    def load(self, seconds: float, script: str) -> dict[str, Any]:
+        return run_wrk(self.url, self.args.connections, seconds, script, self.client_cpus)
+
+    def counts(self) -> tuple[int, float, float]:
+        """Requests served, the server's CPU seconds and its worker's, once settled."""
+        served, cpu = served_count(self.base)
+        return served, cpu, children_cpu(self.proc.pid)
+
+    def backlog(self, timeout: float = 60.0) -> int:
+        """Events not yet written when asked; then waits until there are none."""
+        got = scrape(self.base)
+        waiting = int(got["emitted"] - got["settled"])
+        deadline = time.monotonic() + timeout
+        while got["emitted"] > got["settled"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+            got = scrape(self.base)
+        return waiting
+
+    def stop(self) -> dict[str, Any]:
+        self.proc.send_signal(signal.SIGTERM)
+        done: dict[str, Any] = {"exit_code": self.proc.wait(120)}
+        if self.events and self.args.stage == "full":
+            done["stored"] = stored_count(self.project, self.args.sink)
+        return done
+
+
 def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, Any]:
-    project = tempfile.mkdtemp(prefix="shipyard-events-load-")
-    stream = f"bench-{os.getpid()}-{time.time_ns()}"  # a broker stream of this run only
-    Path(project, "shipyard.yaml").write_text(
-        f"monitoring:\n  sink: {args.sink}\n  stream: {stream}\n", encoding="utf-8"
-    )
-    register_model(project)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, __file__, "--serve", project, str(port), args.stage if events else "off"]
-    path = os.pathsep.join(
-        p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
-    )
-    server_cpus, client_cpus, worker_cpus = args.pin
-    proc = subprocess.Popen(
-        cmd, cwd=project, env={**os.environ, "PYTHONPATH": path},
-        preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None,
-    )  # fmt: skip
+    """One server under ``args.connections`` clients for ``args.seconds``, after a warm-up."""
+    server = Server(events, args)
     try:
-        wait_up(base, proc)
-        if worker_cpus:  # the worker started with the server, on the server's CPUs
-            for child in psutil.Process(proc.pid).children(recursive=True):
-                child.cpu_affinity(sorted(worker_cpus))
-        url = f"{base}/v2/models/housing/infer"
-        run_wrk(url, args.connections, 2, script, client_cpus)  # warm up
-        warm, cpu_before = served_count(base)
-        worker_before = children_cpu(proc.pid)
-        result = run_wrk(url, args.connections, args.seconds, script, client_cpus)
-        served, cpu_after = served_count(base)
-        worker_after = children_cpu(proc.pid)
+        server.load(2, script)  # warm up
+        warm, cpu_before, worker_before = server.counts()
+        result: dict[str, Any] = server.load(args.seconds, script)
+        served, cpu_after, worker_after = server.counts()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(120)
+        done = server.stop()
     measured = served - warm
     result.update(
         events=events,
@@ -298,11 +380,97 @@ def one_run(events: bool, args: argparse.Namespace, script: str) -> dict[str, An
         measured=measured,
         cpu_us_per_request=(cpu_after - cpu_before) / max(measured, 1) * 1e6,
         worker_us_per_event=(worker_after - worker_before) / max(measured, 1) * 1e6,
-        exit_code=code,
+        **done,
     )
-    if events and args.stage == "full":
-        result["stored"] = stored_count(project, args.sink)
     return result
+
+
+def interleaved_pair(
+    args: argparse.Namespace, script: str, on_first: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--slice``: both servers up at once, the clients moved between them every
+    ``args.slice`` s (off, on, on, off, off, ... or the mirror) until each has had
+    ``args.seconds``; each side's latencies pooled over its slices.
+
+    Interleaving puts both sides under the same state of the machine, whose speed
+    drifts over minutes, so a pair's ratio measures the events rather than the drift.
+    After each slice with events, the clients wait until the worker has written every
+    event (``backlog``): the worker's work is done in its own slice, not in the
+    other side's. The worker's CPU is counted over the whole pair, waits included.
+    """
+    import numpy as np
+
+    # the side that leads also starts first: each round turns the order over
+    sides = {e: Server(e, args) for e in (on_first, not on_first)}
+    slices = max(1, round(args.seconds / args.slice))
+    order = slice_order(slices, on_first)
+    pooled: dict[bool, dict[str, Any]] = {
+        events: {"values": [], "weights": [], "served": 0, "requests": 0.0, "duration": 0.0,
+                 "cpu": 0.0, "non_2xx": 0.0, "backlogs": []}
+        for events in sides
+    }  # fmt: skip
+    try:
+        for server in sides.values():
+            server.load(2, script)  # warm up
+        start = {e: server.counts() for e, server in sides.items()}
+        for events in order:
+            server, side = sides[events], pooled[events]
+            served, cpu, _ = server.counts()
+            got = server.load(args.slice, script)
+            if events:  # read at once, before the counts' wait lets the worker catch up
+                side["backlogs"].append(server.backlog())
+            after, cpu_after, _ = server.counts()
+            side["served"] += after - served
+            side["requests"] += got["requests"]  # wrk's, and its time: its req/s
+            side["duration"] += got["requests"] / got["rps"] if got["rps"] else args.slice
+            side["cpu"] += cpu_after - cpu
+            side["non_2xx"] += got["non_2xx"]
+            quantiles = np.asarray(got["quantiles_us"], dtype=float) / 1000.0
+            side["values"].append(quantiles)
+            side["weights"].append(np.full(quantiles.size, got["requests"] / quantiles.size))
+        end = {e: server.counts() for e, server in sides.items()}
+    finally:
+        done = {e: server.stop() for e, server in sides.items()}
+    results = []
+    for events in (False, True):
+        side = pooled[events]
+        values = np.concatenate(side["values"])
+        weights = np.concatenate(side["weights"])
+        measured = end[events][0] - start[events][0]
+        results.append({
+            "events": events,
+            "rps": side["requests"] / side["duration"],
+            "p50_ms": weighted_quantile(values, weights, 0.50),
+            "p99_ms": weighted_quantile(values, weights, 0.99),
+            "non_2xx": side["non_2xx"],
+            "served": end[events][0],
+            "measured": measured,
+            "cpu_us_per_request": side["cpu"] / max(side["served"], 1) * 1e6,
+            "worker_us_per_event": (end[events][2] - start[events][2]) / max(measured, 1) * 1e6,
+            "slices": slices,
+            "max_backlog": max(side["backlogs"], default=0),
+            **done[events],
+        })  # fmt: skip
+    return results[0], results[1]
+
+
+def slice_order(slices: int, on_first: bool) -> list[bool]:
+    """Which side each slice loads (True: events on), ``slices`` of each, ABBA: off, on,
+    on, off, ... so that a drift in the machine's speed linear in time cancels."""
+    order = []
+    for k in range(slices):
+        first = on_first if k % 2 == 0 else not on_first
+        order += [first, not first]
+    return order
+
+
+def weighted_quantile(values: Any, weights: Any, q: float) -> float:
+    """The least value whose share of the pooled weight at or below it reaches ``q``."""
+    import numpy as np
+
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, q * cumulative[-1])])
 
 
 def children_cpu(pid: int) -> float:
@@ -335,6 +503,17 @@ def positive_rate(text: str) -> float:
     if not rate > 0:
         raise argparse.ArgumentTypeError(f"the rate must be above 0, not {text}")
     return rate
+
+
+def positive_seconds(text: str) -> float:
+    """``--slice``: seconds, at least 1 (wrk runs in whole seconds)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a slice is seconds: {text!r}") from None
+    if seconds < 1 or seconds != int(seconds):
+        raise argparse.ArgumentTypeError(f"a slice is whole seconds, at least 1, not {text}")
+    return seconds
 
 
 def cpu_placement(text: str) -> tuple[set[int] | None, ...]:
@@ -370,18 +549,26 @@ def main() -> None:
         metavar="SERVER:CLIENT[:WORKER]",
         help="CPUs of each, e.g. 0:1 or 0:1:1",
     )
+    parser.add_argument(
+        "--slice", type=positive_seconds, default=None, metavar="SECONDS",
+        help="run both servers at once, the clients alternating between them this often",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(wrk_script(args.rate, args.connections))
+        f.write(wrk_script(args.rate, args.connections, quantiles=args.slice is not None))
         script = f.name
     runs = []
     try:
-        for _ in range(args.rounds):
-            for events in (False, True):
-                runs.append(one_run(events, args, script))
+        for round_ in range(args.rounds):
+            if args.slice is not None:  # which side leads alternates from round to round
+                pair = interleaved_pair(args, script, on_first=round_ % 2 == 1)
+            else:
+                pair = one_run(False, args, script), one_run(True, args, script)
+            for run in pair:
+                runs.append(run)
                 if not args.json:
-                    print(runs[-1], flush=True)
+                    print({k: v for k, v in run.items() if k != "quantiles_us"}, flush=True)
     finally:
         os.unlink(script)
     off = [r for r in runs if not r["events"]]
@@ -396,6 +583,7 @@ def main() -> None:
         "stage": args.stage,
         "rate": args.rate,
         "pin": [sorted(cpus) if cpus else None for cpus in args.pin],  # server, client, worker
+        "slice": args.slice,
         "runs": runs,
         "p99_off_ms": statistics.median(r["p99_ms"] for r in off),
         "p99_on_ms": statistics.median(r["p99_ms"] for r in on),
@@ -444,6 +632,12 @@ def main() -> None:
     rps = ", ".join(f"{x:.3f}" for x in summary["rps_pair_ratios"])
     load = f"offered about {args.rate:g} req/s" if args.rate else "saturating"
     print(f"each round, on/off: req/s {rps} ({load})")
+    if args.slice is not None:
+        backlog = max(r["max_backlog"] for r in on)
+        print(
+            f"interleaved: {on[0]['slices']} slices of {args.slice:g} s a side each round; "
+            f"at most {backlog:,} events left to write at a slice's end"
+        )
 
 
 if __name__ == "__main__":
