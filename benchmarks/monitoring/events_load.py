@@ -400,16 +400,17 @@ def interleaved_pair(
     """
     import numpy as np
 
-    # the side that leads also starts first: each round turns the order over
-    sides = {e: Server(e, args) for e in (on_first, not on_first)}
     slices = max(1, round(args.seconds / args.slice))
     order = slice_order(slices, on_first)
     pooled: dict[bool, dict[str, Any]] = {
         events: {"values": [], "weights": [], "served": 0, "requests": 0.0, "duration": 0.0,
                  "cpu": 0.0, "non_2xx": 0.0, "backlogs": []}
-        for events in sides
+        for events in (False, True)
     }  # fmt: skip
-    try:
+    sides: dict[bool, Server] = {}
+    try:  # a server that fails to start stops the one already up
+        for events in (on_first, not on_first):  # the leading side starts first too
+            sides[events] = Server(events, args)
         for server in sides.values():
             server.load(2, script)  # warm up
         start = {e: server.counts() for e, server in sides.items()}
@@ -568,7 +569,7 @@ def main() -> None:
             for run in pair:
                 runs.append(run)
                 if not args.json:
-                    print({k: v for k, v in run.items() if k != "quantiles_us"}, flush=True)
+                    print(run, flush=True)
     finally:
         os.unlink(script)
     off = [r for r in runs if not r["events"]]
