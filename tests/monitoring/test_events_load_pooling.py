@@ -71,3 +71,49 @@ def test_slices_alternate_abba_with_as_many_each(events_load, on_first: bool) ->
     # each side's mean position is the same: a drift linear in time weighs both alike
     positions = np.arange(12)
     assert positions[np.array(order)].mean() == positions[~np.array(order)].mean()
+
+
+def _runs(grids: list[np.ndarray], requests: list[float], per_round: int) -> list[dict]:
+    """Slices as interleaved_pair returns them: ``per_round`` of them in each round."""
+    return [
+        {"slice_quantiles_ms": grids[i : i + per_round],
+         "slice_requests": requests[i : i + per_round]}
+        for i in range(0, len(grids), per_round)
+    ]  # fmt: skip
+
+
+def test_pooled_ratio_of_a_side_slower_by_a_fifth_is_that_fifth(events_load) -> None:
+    rng = np.random.default_rng(11)
+    grid = np.arange(2001) / 2000
+    off = [np.quantile(rng.gamma(4.0, s, 5000), grid) for s in rng.uniform(0.8, 1.3, 12)]
+    requests = list(rng.integers(20_000, 30_000, 12).astype(float))
+    got = events_load.pooled_ratio(
+        _runs(off, requests, 6), _runs([g * 1.2 for g in off], requests, 6), resamples=200
+    )
+    assert got["ratio"] == pytest.approx(1.2, rel=1e-12)
+    assert got["low"] == pytest.approx(1.2, rel=1e-12)
+    assert got["high"] == pytest.approx(1.2, rel=1e-12)
+    assert got["pairs"] == 12
+
+
+def test_pooled_ratio_pairs_slices_that_share_the_machines_state(events_load) -> None:
+    # each moment's speed (shared by the pair's two slices) moves p99 by up to half;
+    # the on side is 5% slower at every moment. Pairing keeps the interval near 1.05;
+    # the same slices paired across moments give a wide one.
+    rng = np.random.default_rng(5)
+    grid = np.arange(2001) / 2000
+    speeds = rng.uniform(0.7, 1.4, 16)
+    off = [np.quantile(rng.gamma(4.0, s, 20_000), grid) for s in speeds]
+    on = [np.quantile(rng.gamma(4.0, s * 1.05, 20_000), grid) for s in speeds]
+    requests = [20_000.0] * 16
+    got = events_load.pooled_ratio(_runs(off, requests, 4), _runs(on, requests, 4), resamples=500)
+    assert got["low"] < 1.05 < got["high"]
+    assert got["high"] - got["low"] < 0.05
+    mismatched = events_load.pooled_ratio(
+        _runs(off, requests, 4), _runs(on[::-1], requests, 4), resamples=500
+    )
+    assert mismatched["high"] - mismatched["low"] > 4 * (got["high"] - got["low"])
+    # the point is the pooled samples' p99, as the weighted grids give it
+    values = np.concatenate(off)
+    direct = events_load.weighted_quantile(values, np.ones(values.size), 0.99)
+    assert got["off_ms"] == direct
