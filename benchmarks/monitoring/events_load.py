@@ -403,8 +403,8 @@ def interleaved_pair(
     slices = max(1, round(args.seconds / args.slice))
     order = slice_order(slices, on_first)
     pooled: dict[bool, dict[str, Any]] = {
-        events: {"values": [], "weights": [], "served": 0, "requests": 0.0, "duration": 0.0,
-                 "cpu": 0.0, "non_2xx": 0.0, "backlogs": [], "slice_requests": []}
+        events: {"values": [], "served": 0, "requests": 0.0, "duration": 0.0, "cpu": 0.0,
+                 "non_2xx": 0.0, "backlogs": [], "slice_requests": []}
         for events in (False, True)
     }  # fmt: skip
     sides: dict[bool, Server] = {}
@@ -426,9 +426,7 @@ def interleaved_pair(
             side["duration"] += got["requests"] / got["rps"] if got["rps"] else args.slice
             side["cpu"] += cpu_after - cpu
             side["non_2xx"] += got["non_2xx"]
-            quantiles = np.asarray(got["quantiles_us"], dtype=float) / 1000.0
-            side["values"].append(quantiles)
-            side["weights"].append(np.full(quantiles.size, got["requests"] / quantiles.size))
+            side["values"].append(np.asarray(got["quantiles_us"], dtype=float) / 1000.0)
             side["slice_requests"].append(got["requests"])
         end = {e: server.counts() for e, server in sides.items()}
     finally:
@@ -436,14 +434,13 @@ def interleaved_pair(
     results = []
     for events in (False, True):
         side = pooled[events]
-        values = np.concatenate(side["values"])
-        weights = np.concatenate(side["weights"])
+        grids, requests = np.stack(side["values"]), np.asarray(side["slice_requests"])
         measured = end[events][0] - start[events][0]
         results.append({
             "events": events,
             "rps": side["requests"] / side["duration"],
-            "p50_ms": weighted_quantile(values, weights, 0.50),
-            "p99_ms": weighted_quantile(values, weights, 0.99),
+            "p50_ms": pooled_quantile(grids, requests, 0.50),
+            "p99_ms": pooled_quantile(grids, requests, 0.99),
             "non_2xx": side["non_2xx"],
             "served": end[events][0],
             "measured": measured,
@@ -494,15 +491,11 @@ def pooled_ratio(
         return values, requests
 
     (off_v, off_n), (on_v, on_n) = grids(off), grids(on)
-    points = off_v.shape[1]
-
-    def pooled(values: Any, requests: Any) -> float:
-        weights = np.repeat(requests / points, points)
-        return weighted_quantile(values.ravel(), weights, q)
 
     def ratio(pairs: Any) -> float:
         pairs = np.asarray(pairs, dtype=int)
-        return pooled(on_v[pairs], on_n[pairs]) / pooled(off_v[pairs], off_n[pairs])
+        on_q = pooled_quantile(on_v[pairs], on_n[pairs], q)
+        return on_q / pooled_quantile(off_v[pairs], off_n[pairs], q)
 
     everyone = np.arange(len(off_n))
     interval = stats.bootstrap(
@@ -510,13 +503,22 @@ def pooled_ratio(
         confidence_level=confidence, method="percentile", random_state=np.random.default_rng(0),
     ).confidence_interval  # fmt: skip
     return {
-        "off_ms": pooled(off_v, off_n),
-        "on_ms": pooled(on_v, on_n),
+        "off_ms": pooled_quantile(off_v, off_n, q),
+        "on_ms": pooled_quantile(on_v, on_n, q),
         "ratio": ratio(everyone),
         "low": float(interval.low),
         "high": float(interval.high),
         "pairs": float(len(everyone)),
     }
+
+
+def pooled_quantile(grids: Any, requests: Any, q: float) -> float:
+    """The ``q`` quantile of slices pooled, each known by its quantile grid (a row of
+    ``grids``, equally spaced in probability) and weighted by its ``requests``."""
+    import numpy as np
+
+    points = grids.shape[1]
+    return weighted_quantile(grids.ravel(), np.repeat(requests / points, points), q)
 
 
 def weighted_quantile(values: Any, weights: Any, q: float) -> float:

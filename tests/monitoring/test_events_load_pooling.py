@@ -53,11 +53,11 @@ def test_pooled_quantile_grids_match_the_pooled_samples(events_load) -> None:
     rng = np.random.default_rng(7)
     slices = [rng.gamma(4.0, 1.0, 40_000), rng.gamma(4.0, 1.3, 25_000)]
     grid = np.arange(2001) / 2000
-    values = np.concatenate([np.quantile(s, grid, method="inverted_cdf") for s in slices])
-    weights = np.concatenate([np.full(2001, s.size / 2001) for s in slices])
+    grids = np.stack([np.quantile(s, grid, method="inverted_cdf") for s in slices])
+    requests = np.array([s.size for s in slices], dtype=float)
     pooled = np.concatenate(slices)
     for q in (0.5, 0.99):
-        got = events_load.weighted_quantile(values, weights, q)
+        got = events_load.pooled_quantile(grids, requests, q)
         want = np.quantile(pooled, q)
         assert abs(got - want) / want < 0.005  # the grid's resolution, 0.05 percent
 
