@@ -617,6 +617,7 @@ def main() -> None:
         f.write(wrk_script(args.rate, args.connections, quantiles=args.slice is not None))
         script = f.name
     runs = []
+    grids: dict[bool, list[dict[str, Any]]] = {False: [], True: []}  # --slice: each run's
     try:
         for round_ in range(args.rounds):
             if args.slice is not None:  # which side leads alternates from round to round
@@ -624,9 +625,13 @@ def main() -> None:
             else:
                 pair = one_run(False, args, script), one_run(True, args, script)
             for run in pair:
+                if args.slice is not None:  # its slices' grids, kept apart for the pooling
+                    grids[run["events"]].append(
+                        {k: run.pop(k) for k in ("slice_quantiles_ms", "slice_requests")}
+                    )
                 runs.append(run)
                 if not args.json:
-                    print({k: v for k, v in run.items() if not k.startswith("slice_")}, flush=True)
+                    print(run, flush=True)
     finally:
         os.unlink(script)
     off = [r for r in runs if not r["events"]]
@@ -660,10 +665,7 @@ def main() -> None:
     }
     summary["p99_ratio"] = summary["p99_on_ms"] / summary["p99_off_ms"]
     if args.slice is not None:
-        summary["p99_pooled"] = pooled_ratio(off, on)
-    for run in runs:  # the grids served the pooling; the printout keeps the figures
-        run.pop("slice_quantiles_ms", None)
-        run.pop("slice_requests", None)
+        summary["p99_pooled"] = pooled_ratio(grids[False], grids[True])
     if args.json:
         print(json.dumps(summary))
         return
