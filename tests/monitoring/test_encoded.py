@@ -69,6 +69,18 @@ def test_the_queue_hands_out_chunks_of_at_most_its_chunk_size_in_order() -> None
         queue.popleft()
 
 
+def test_an_offer_is_refused_at_the_limit_and_never_lands_in_a_taken_chunk() -> None:
+    queue, items = EncodedQueue(2), _encoded(5)
+    assert [queue.offer(i, 3) for i in items[:4]] == [1, 2, 3, 0]  # 0: full, not queued
+    assert len(queue) == 3
+    taken = queue.take(2)
+    assert queue.offer(items[3], 3) == 2  # onto the chunk that holds items[2]
+    assert list(taken) == items[:2] and list(queue.take(2)) == items[2:4]
+    last = queue.take(2)  # empty: the queue then starts a chunk of its own
+    assert queue.offer(items[4], 3) == 1 and len(last) == 0
+    assert orjson.loads(queue.take(2).json()) == [orjson.loads(items[4])]
+
+
 def test_appends_from_many_threads_all_arrive_once() -> None:
     queue, taken = EncodedQueue(64), []
     items = _encoded(50)

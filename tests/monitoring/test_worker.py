@@ -255,3 +255,20 @@ def test_observers_in_this_process_get_event_objects_not_bytes() -> None:
     sink.close(5)
     assert [batch.rows for batch in seen] == [1]
     assert [type(row) for row in writer.rows] == [type(make_event(1))]  # the writer encodes
+
+
+@pytest.mark.parametrize("overflow", ["drop_new", "drop_oldest"])
+def test_a_full_queue_of_encoded_events_keeps_to_its_policy(overflow: str) -> None:
+    writer = _EncodedWriter()
+    # a batch never fills and its wait is long: nothing leaves the queue until the flush
+    sink = EventSink(
+        writer, queue_size=10, overflow=overflow, batch_size=100, flush_interval_s=60
+    ).start()
+    ids = [f"r{i}" for i in range(25)]
+    for i, rid in enumerate(ids):
+        sink.emit(make_event(i, request_id=rid))
+    stats = sink.stats()
+    assert (stats.emitted, stats.dropped, stats.queued) == (25, 15, 10)
+    assert sink.flush(10)
+    sink.close(5)
+    assert [row[0] for row in writer.rows] == (ids[:10] if overflow == "drop_new" else ids[15:])

@@ -12,6 +12,7 @@ buffer between two brackets.
 
 from __future__ import annotations
 
+import sys
 import threading
 from array import array
 from collections import deque
@@ -116,12 +117,32 @@ class EncodedQueue:
         return self._size
 
     def append(self, data: bytes) -> None:
+        self.offer(data, sys.maxsize)
+
+    def offer(self, data: bytes, limit: int) -> int:
+        """Append ``data`` unless ``limit`` events are queued already.
+
+        Returns the events queued after it, or 0 when the queue was full (nothing was
+        appended). On the request path: the chunk's buffer is extended here, in one
+        frame (``EncodedBatch.add`` and two ``__len__`` calls cost ~13k instructions
+        an event, more than encoding it; measured with callgrind).
+        """
         with self._lock:
+            size = self._size
+            if size >= limit:
+                return 0
             chunks = self._chunks
-            if not chunks or len(chunks[-1]) >= self.chunk:
+            # a chunk's raw count: events evicted from its front still fill it
+            if not chunks or len(chunks[-1]._ends) >= self.chunk:
                 chunks.append(EncodedBatch())
-            chunks[-1].add(data)
-            self._size += 1
+            tail = chunks[-1]
+            buffer, ends = tail._buffer, tail._ends
+            if ends:  # as EncodedBatch.add: a comma after every event, taken out or not
+                buffer += b","
+            buffer += data
+            ends.append(len(buffer))
+            self._size = size + 1
+            return size + 1
 
     def popleft(self) -> bytes:
         """The oldest event's bytes (a full queue evicting it).

@@ -209,12 +209,13 @@ class EventSink:
         # wake-up of the writer, which waits out its flush interval; each cross-thread
         # notify is a GIL hand-off that the event loop pays for. Events encoded at emit
         # go to an EncodedQueue instead (start), its lock as uncontended.
-        self._queue: deque[ServedPrediction] | EncodedQueue = deque()
+        self._queue: _Objects | EncodedQueue = _Objects()
         self._room = threading.Condition(threading.Lock())  # emit waits here when full
         self._lock = threading.Lock()  # counters
         self._done = threading.Condition(threading.Lock())
         self._wake = threading.Event()  # ends a linger or a backoff early (flush, close)
         self._closing = threading.Event()
+        self._closed = False  # _closing, read by emit without a call
         self._close_deadline = float("inf")
         self._thread: threading.Thread | None = None
         self._encode: Callable[[ServedPrediction], bytes] | None = None
@@ -245,10 +246,12 @@ class EventSink:
 
     def emit(self, event: ServedPrediction) -> None:
         """Queue one event for writing. Never raises; a dropped event is counted."""
+        # On the request path: every call made here is paid by each request (the
+        # server's instructions per request, callgrind: benchmarks/RESULTS.md).
         try:
             with self._lock:
                 self._emitted += 1
-            if self._closing.is_set():
+            if self._closed:
                 self._drop(1, "the sink is closed")
                 return
             item: Any = event  # what is queued: the event, or its bytes
@@ -258,19 +261,21 @@ class EventSink:
                 except Exception as exc:  # a malformed event object: count it, keep serving
                     self._refuse(f"not an event: {type(exc).__name__}: {exc}")
                     return
-            queued = len(self._queue)
-            if queued < self.queue_size:
-                self._queue.append(item)
-                if queued + 1 == self.batch_size:
-                    self._wake.set()  # a full batch goes now (the writer does not poll)
-            elif self.overflow == "block":
-                self._put_blocking(item)
-            elif self.overflow == "drop_new":
-                self._drop(1, "the queue is full")
-            else:
-                self._put_evicting(item)
+            queued = self._queue.offer(item, self.queue_size)
+            if queued == self.batch_size:
+                self._wake.set()  # a full batch goes now (the writer does not poll)
+            elif not queued:
+                self._overflow(item)
         except Exception:  # the request path must never see a monitoring failure
             logger.exception("event sink %s failed to queue an event", self.writer.name)
+
+    def _overflow(self, item: Any) -> None:
+        if self.overflow == "block":
+            self._put_blocking(item)
+        elif self.overflow == "drop_new":
+            self._drop(1, "the queue is full")
+        else:
+            self._put_evicting(item)
 
     __call__ = emit
 
@@ -343,6 +348,7 @@ class EventSink:
         Events still unwritten at the deadline are counted as dropped. Idempotent.
         """
         self._close_deadline = time.monotonic() + timeout
+        self._closed = True
         self._closing.set()
         self._wake.set()
         thread = self._thread
@@ -552,3 +558,14 @@ class EventSink:
 
 
 _REFUSED = object()
+
+
+class _Objects(deque[Any]):
+    """The queue of event objects: a deque with ``EncodedQueue.offer``."""
+
+    def offer(self, item: Any, limit: int) -> int:
+        size = len(self)
+        if size >= limit:
+            return 0
+        self.append(item)
+        return size + 1

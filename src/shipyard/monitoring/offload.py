@@ -142,7 +142,11 @@ class ProcessWriter:
         Raises:
             TypeError: ``event`` is not a prediction event.
         """
-        return orjson.dumps(_served_fields(event), default=json_default, option=_OPTIONS)
+        try:  # an event object, read in C (one frame: this runs on the request path)
+            fields = _FIELDS(event)
+        except AttributeError:
+            fields = _served_fields(event)
+        return orjson.dumps(fields, default=json_default, option=_OPTIONS)
 
     def close(self) -> None:
         if self._process is not None and self._process.stdin is not None:
