@@ -123,9 +123,9 @@ class EncodedQueue:
         """Append ``data`` unless ``limit`` events are queued already.
 
         Returns the events queued after it, or 0 when the queue was full (nothing was
-        appended). On the request path: the chunk's buffer is extended here, in one
-        frame (``EncodedBatch.add`` and two ``__len__`` calls cost ~13k instructions
-        an event, more than encoding it; measured with callgrind).
+        appended). On the request path, so the chunk's buffer is extended here, in one
+        frame: through ``EncodedBatch.add`` and two ``__len__`` calls, queueing took 13k
+        instructions an event, and takes 8k this way (callgrind, in process).
         """
         with self._lock:
             size = self._size
