@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from rollout_helpers import Behaviour, traffic
@@ -62,6 +64,40 @@ def test_a_canary_twice_as_slow_fails_latency() -> None:
     ev = failed["latency"].evidence
     assert ev["p50_canary_ms"] > 1.8 * ev["p50_stable_ms"]
     assert min(ev["bulk_pvalue"], ev["tail_pvalue"]) < ev["alpha"]
+
+
+def _slow_moment(obs: list[Observation], *, only: str | None = None) -> list[Observation]:
+    """The window's 20 consecutive requests with the most canary among them made 10x
+    slower (on one side only, with ``only``): a pause of the machine that by chance
+    fell mostly on canary requests, or a canary that stalls."""
+    start = max(
+        range(len(obs) - 20), key=lambda i: sum(o.variant == "canary" for o in obs[i : i + 20])
+    )
+    return [
+        dataclasses.replace(o, latency_ms=o.latency_ms * 10)
+        if start <= i < start + 20 and only in (None, o.variant)
+        else o
+        for i, o in enumerate(obs)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_slow_moment_both_sides_share_does_not_fail_latency(seed: int) -> None:
+    obs = _slow_moment(_window(n_seconds=10, share=0.6, seed=seed))
+    latency = next(c for c in _run(obs).criteria if c.name == "latency")
+    # 17-18 of the 20 slow requests are canary ones, far over 1% of them: a test of the
+    # canary's count against a nominal 1% rejects here (binomial p < 0.002)
+    assert latency.evidence["over_threshold"] >= 8 and latency.evidence["stable_over"] >= 1
+    assert latency.verdict == PASS, latency.reason
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_canary_that_stalls_fails_latency_on_its_tail(seed: int) -> None:
+    obs = _slow_moment(_window(n_seconds=10, share=0.6, seed=seed), only="canary")
+    latency = next(c for c in _run(obs).criteria if c.name == "latency")
+    assert latency.verdict == FAIL, latency.reason
+    ev = latency.evidence
+    assert ev["tail_pvalue"] < ev["alpha"] < ev["bulk_pvalue"] and ev["stable_over"] == 0
 
 
 def test_a_canary_with_shifted_outputs_fails_prediction_shift() -> None:

@@ -126,7 +126,7 @@ def test_a_good_canary_reaches_everyone_on_a_live_server(project: Project) -> No
             if not status.rollout.active:
                 break
         assert status.rollout.state == "succeeded", [
-            (d.action, d.outcome) for d in status.decisions
+            (d.action, d.outcome, d.evidence.get("summary")) for d in status.decisions
         ]
         time.sleep(0.6)  # the server applies the promotion on its next poll
         after = {

@@ -142,7 +142,8 @@ class ErrorRateSpec(_Spec):
 
 
 class LatencySpec(_Spec):
-    """Fail when more than 1% of canary requests are slower than ``max_ratio`` x stable p99."""
+    """Fail when the canary is more than ``max_ratio`` x slower than stable, typically or
+    at the ``quantile`` (more of its requests there than the stable's own share)."""
 
     max_ratio: float = Field(1.5, gt=1)
     quantile: float = Field(0.99, gt=0.5, lt=1)
